@@ -1,0 +1,125 @@
+"""The `dynpat` console script end to end, on tiny settings: every command, its JSON summary, its errors, and a
+run killed with SIGKILL that `--resume` finishes exactly as an uninterrupted run."""
+import json, os, shutil, signal, subprocess, sys, time
+from pathlib import Path
+import pytest
+import torch
+from dynpat_nb.data import make_texture, write_video
+from dynpat_nb.learner import load_checkpoint
+
+DYNPAT = shutil.which('dynpat')
+pytestmark = pytest.mark.skipif(DYNPAT is None, reason="the dynpat console script is not installed (pip install -e .)")
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
+
+
+def dynpat(*args, ok=True, timeout=300):
+    "Run `dynpat args...`; return (exit code, parsed JSON summary or None, stderr)."
+    p = subprocess.run([DYNPAT, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=ENV)
+    lines = p.stdout.strip().splitlines()
+    summary = json.loads(lines[-1]) if p.returncode == 0 and lines else None
+    if ok: assert p.returncode == 0, f"dynpat {' '.join(map(str, args))} failed:\n{p.stderr[-2000:]}"
+    return p.returncode, summary, p.stderr
+
+
+@pytest.fixture(scope='module')
+def videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp('videos')
+    write_video(make_texture('water', frames=32, size=32, seed=0), d / 'water.mp4')
+    write_video(make_texture('flag', frames=16, size=32, seed=1), d / 'flag.gif')
+    mask = torch.zeros(1, 16, 32, 32); mask[:, 4:12, 8:20, 10:22] = 1            # white = remove
+    write_video(mask * 2 - 1, d / 'mask.mp4')
+    write_video(torch.zeros(1, 16, 24, 24), d / 'small_mask.mp4')
+    return d
+
+
+def test_help_lists_examples():
+    p = subprocess.run([DYNPAT, '--help'], capture_output=True, text=True, env=ENV)
+    assert p.returncode == 0 and 'examples:' in p.stdout
+    for cmd in ('demo', 'fit', 'synthesize', 'recover', 'inpaint'):
+        p = subprocess.run([DYNPAT, cmd, '--help'], capture_output=True, text=True, env=ENV)
+        assert p.returncode == 0 and 'examples:' in p.stdout and f'dynpat {cmd}' in p.stdout, cmd
+
+
+def test_demo(tmp_path):
+    _, s, err = dynpat('demo', '--out', tmp_path / 'demo', '--iters', 3, '--quiet')
+    assert s['command'] == 'demo' and all(Path(f).exists() for f in s['videos'])
+    assert {Path(f).stem for f in s['videos']} >= {'training', 'occluded', 'recovered', 'synthesized_0', 'synthesized_longer'}
+    assert 'heat diffusion' in err and s['error_255'] > 0 and s['heat_diffusion_error_255'] > 0
+
+
+def test_fit_synthesize_recover(tmp_path, videos):
+    out = tmp_path / 'fit'
+    _, s, _ = dynpat('fit', videos / 'water.mp4', '--model', 'abp-1', '--iters', 4, '--ckpt-every', 2, '--out', out, '--quiet')
+    assert s['clips'] == 2 and s['iterations'] == 4 and Path(s['model_path']).exists()
+    assert load_checkpoint(out / 'checkpoint.pt')['iteration'] == 4
+    # model-1 synthesizes longer and larger videos than it learned from
+    _, s, _ = dynpat('synthesize', out / 'model.pt', '--n', 2, '--frames', 32, '--size', 64, 64, '--out', tmp_path / 'syn')
+    assert s['shape'] == [3, 32, 64, 64] and len(s['videos']) == 4
+    # test-stage recovery with the learned generator; error printed next to heat diffusion
+    _, s, err = dynpat('recover', videos / 'water.mp4', '--mask', 'pixels', '--model', 'abp-1',
+                       '--checkpoint', out / 'model.pt', '--out', tmp_path / 'rec')
+    assert s['error_255'] > 0 and s['heat_diffusion_error_255'] > 0 and 'heat diffusion' in err
+    # a fresh run in the same folder must not silently overwrite it
+    code, _, err = dynpat('fit', videos / 'water.mp4', '--iters', 4, '--out', out, ok=False)
+    assert code == 2 and '--resume' in err
+
+
+@pytest.mark.parametrize('mask', ['salt-pepper', 'missing-frames', 'random-frames'])
+def test_recover_learning_while_completing(tmp_path, videos, mask):
+    model = 'abp-2' if mask == 'random-frames' else 'descriptor-st'
+    _, s, _ = dynpat('recover', videos / 'flag.gif', '--mask', mask, '--model', model, '--iters', 2, '--out', tmp_path, '--quiet')
+    assert s['mask'] == mask and s['error_255'] > 0 and (tmp_path / 'recovered.mp4').exists()
+
+
+def test_inpaint_with_mask_video(tmp_path, videos):
+    _, s, _ = dynpat('inpaint', videos / 'flag.gif', videos / 'mask.mp4', '--iters', 2, '--out', tmp_path, '--quiet')
+    assert s['command'] == 'inpaint' and (tmp_path / 'inpainted.gif').exists() and 'error_255' not in s
+
+
+def test_descriptor_fit_and_synthesize(tmp_path, videos):
+    _, s, _ = dynpat('fit', videos / 'flag.gif', '--model', 'descriptor-st', '--iters', 2, '--out', tmp_path / 'd', '--quiet')
+    _, s, _ = dynpat('synthesize', s['model_path'], '--n', 1, '--steps', 3, '--out', tmp_path / 's')
+    assert len(s['videos']) == 2
+
+
+def test_errors_are_one_line_with_exit_code_2(tmp_path, videos):
+    bad = tmp_path / 'bad.mp4'; bad.write_text('not a video')
+    trunc = tmp_path / 'trunc.pt'
+    dynpat('fit', videos / 'water.mp4', '--iters', 1, '--out', tmp_path / 'm', '--quiet')
+    trunc.write_bytes((tmp_path / 'm' / 'model.pt').read_bytes()[:500])
+    cases = [
+        (['fit', tmp_path / 'missing.mp4'], 'missing.mp4'),
+        (['fit', bad], 'bad.mp4'),
+        (['fit', videos / 'water.mp4', '--model', 'gan'], 'gan'),
+        (['fit', videos / 'water.mp4', '--model', 'abp-1', '--frames', 20], 'multiple'),
+        (['recover', videos / 'flag.gif', '--mask', videos / 'small_mask.mp4', '--model', 'descriptor-st'], '24x24'),
+        (['recover', videos / 'flag.gif', '--mask', 'no-such-mask'], 'no-such-mask'),
+        (['synthesize', trunc], 'trunc.pt'),
+        (['synthesize', videos / 'water.mp4'], 'water.mp4'),
+        (['recover', videos / 'flag.gif', '--mask', 'block', '--model', 'abp-3', '--checkpoint', tmp_path / 'm' / 'model.pt'], 'model.pt'),
+    ]
+    for args, needle in cases:
+        code, _, err = dynpat(*args, '--out', tmp_path / 'o', ok=False)
+        lines = err.strip().splitlines()
+        assert code == 2, (args, err[-500:])
+        assert len(lines) == 1 and lines[0].startswith('dynpat') and needle in lines[0], (args, err)
+
+
+def test_sigkill_then_resume_matches_uninterrupted(tmp_path, videos):
+    args = ['fit', videos / 'water.mp4', '--model', 'abp-1', '--iters', 12, '--ckpt-every', 3, '--quiet', '--n-synth', 1]
+    dynpat(*args, '--out', tmp_path / 'ref')
+    out = tmp_path / 'killed'
+    p = subprocess.Popen([DYNPAT, *map(str, args), '--out', str(out)], env=ENV,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck, deadline = out / 'checkpoint.pt', time.time() + 240
+    while time.time() < deadline and p.poll() is None:
+        if ck.exists() and load_checkpoint(ck)['iteration'] >= 3: break
+        time.sleep(0.02)
+    if p.poll() is not None: pytest.skip("the run finished before it could be killed (machine too fast)")
+    p.send_signal(signal.SIGKILL); p.wait()
+    reached = load_checkpoint(ck)['iteration']
+    assert 3 <= reached < 12
+    _, s, _ = dynpat(*args, '--out', out, '--resume')
+    assert s['iterations'] == 12
+    a, b = load_checkpoint(tmp_path / 'ref' / 'model.pt'), load_checkpoint(out / 'model.pt')
+    for k, v in a['generator'].items(): assert torch.equal(v, b['generator'][k]), k
