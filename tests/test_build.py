@@ -1,5 +1,5 @@
-"""`python -m build` makes a wheel and an sdist that install into a fresh venv and import."""
-import subprocess, sys, zipfile, tarfile, venv
+"""`python -m build` makes a wheel and an sdist; the wheel installs into a fresh venv, imports, and `dynpat demo` runs."""
+import json, os, subprocess, sys, zipfile, tarfile, venv
 from pathlib import Path
 import pytest
 
@@ -34,3 +34,9 @@ def test_wheel_installs_in_fresh_venv(dist, tmp_path):
     r = subprocess.run([str(py), '-c', code], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'torch.Size([8, 2])' in r.stdout
+    # the console script of the installed wheel runs the main job (a few iterations)
+    r = subprocess.run([str(env / 'bin' / 'dynpat'), 'demo', '--iters', '2', '--out', str(tmp_path / 'demo'), '--quiet'],
+                       capture_output=True, text=True, cwd=tmp_path, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary['command'] == 'demo' and all(Path(f).exists() for f in summary['videos'])
