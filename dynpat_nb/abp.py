@@ -98,6 +98,7 @@ def _check_mask(mask, data: torch.Tensor, name: str) -> torch.Tensor:
 class ABP(Algorithm):
     "Alternating back-propagation (Algorithm 1) of `config.generator` on videos `data` `(N, C, T, H, W)` (`mask`: observed pixels)."
     state_attrs = ('G', 'opt', 'Z')
+    shard_attrs = ('data', 'mask', 'Z')        # per-video tensors, split by rank under `Learner(distributed=True)`
 
     def __init__(self, data: torch.Tensor, config: ABPConfig | None = None, mask: torch.Tensor | None = None,
                  device=None, seed: int = 0):
@@ -135,7 +136,8 @@ class ABP(Algorithm):
             loss = r.pow(2).flatten(1).sum(1).mean() / (2 * c.sigma ** 2)       # −log p(I|Z; W): its W-gradient is eq. 5
             self.opt.zero_grad(set_to_none=True); loss.backward(); self.opt.step()   # step 5: learning back-propagation
             sse = sse + r.detach().pow(2).sum()
-        return {'mse': sse / self._n_obs, 'z_rms': self.Z.pow(2).mean().sqrt()}
+        n_obs = self.data.numel() if self.mask is None else self.mask.expand_as(self.data).sum()   # this rank's videos
+        return {'mse': sse / n_obs, 'z_rms': self.Z.pow(2).mean().sqrt()}
 
     @torch.no_grad()
     def reconstruct(self, idx=None, train_mode: bool = False) -> torch.Tensor:

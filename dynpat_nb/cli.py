@@ -11,7 +11,8 @@ from .core import get_device, seed_everything
 from .data import read_video, write_video, clips, make_texture, TEXTURES, VIDEO_EXTENSIONS
 from .masks import make_mask, mask_from_file, MASKS
 from .metrics import recovery_error, mean_fill
-from .learner import Learner, load_checkpoint
+from .learner import Learner, load_checkpoint, init_distributed
+from .langevin import Speedups, set_speedups
 from .generator import Model1Config, Model2Config, Model3Config, build_generator
 from .abp import ABP, ABPConfig, save_model, load_model, synthesize as abp_synthesize
 from .abp_recovery import recover as abp_recover, learn_incomplete
@@ -108,22 +109,34 @@ def _learner(algo, args, out: Path) -> Learner:
     if ck.exists() and not args.resume:
         raise CLIError(f"{ck} exists: pass --resume to continue that run, or choose another --out")
     return Learner(algo, algo.config.n_iters, ckpt_dir=out, ckpt_every=args.ckpt_every,
-                   progress=not args.quiet and sys.stderr.isatty(), desc=args.model)
+                   progress=not args.quiet and sys.stderr.isatty(), desc=args.model, distributed=args.distributed)
+
+def _setup_device(args) -> tuple[int, str | torch.device | None]:
+    "Join the `torchrun` process group for `--distributed` and switch on `--fast` sampling; returns (rank, device)."
+    rank, device = 0, args.device
+    if args.distributed:
+        try: rank, _, device = init_distributed()
+        except RuntimeError as e: raise CLIError(f"--distributed: {e}") from None
+    if args.fast: set_speedups(Speedups.fast(get_device(device)))
+    return rank, device
 
 def cmd_fit(args) -> dict:
     t0, out = time.time(), Path(args.out)
     args.model = args.model or 'abp-1'
+    rank, device = _setup_device(args)
     frames, size = model_extent(args.model, args.preset, args.frames, args.size)
     videos = load_clips(args.videos, frames, size)
     if args.model.startswith('abp'):
-        algo = ABP(videos, abp_config(args.model, args.preset, args.frames, args.size, args.iters), device=args.device, seed=args.seed)
+        algo = ABP(videos, abp_config(args.model, args.preset, args.frames, args.size, args.iters), device=device, seed=args.seed)
         hist = _learner(algo, args, out).fit(resume=args.resume)
+        if rank: return {}                                              # rank 0 writes the outputs
         model_path = save_model(algo, out / 'model.pt')
         syn = algo.synthesize(args.n_synth, seed=args.seed)
         metric = {'mse': hist[-1]['mse'] if hist else None}
     else:
-        algo = DescriptorLearning(videos, descriptor_config(args.model, args.preset, args.iters), device=args.device, seed=args.seed)
+        algo = DescriptorLearning(videos, descriptor_config(args.model, args.preset, args.iters), device=device, seed=args.seed)
         hist = _learner(algo, args, out).fit(resume=args.resume)
+        if rank: return {}
         model_path = save_descriptor(algo.net, out / 'model.pt', algo.config)
         syn = algo.chains.detach()[: args.n_synth]
         metric = {k: hist[-1][k] for k in hist[-1] if k != 'iter'} if hist else {}
@@ -263,7 +276,8 @@ EXAMPLES = {
     'demo': "dynpat demo\n  dynpat demo --out demo_out --texture windmill --iters 300",
     'fit': "dynpat fit river.mp4 --model abp-1 --frames 16 --size 32 32 --iters 300 --out runs/river\n"
            "  dynpat fit runs/river/... --resume            (continue a killed run: same command + --resume)\n"
-           "  dynpat fit clips/ --model descriptor-st --device cuda --preset paper --out runs/fire",
+           "  dynpat fit clips/ --model descriptor-st --device cuda --preset paper --out runs/fire\n"
+           "  torchrun --nproc_per_node=4 $(which dynpat) fit clips/ --model abp-3 --preset paper --distributed --out runs/many",
     'synthesize': "dynpat synthesize runs/river/model.pt --n 4\n  dynpat synthesize runs/river/model.pt --n 1 --frames 64 --size 128 128",
     'recover': "dynpat recover river.mp4 --mask block --model abp-1\n"
                "  dynpat recover river.mp4 --mask pixels --model abp-1 --checkpoint runs/river/model.pt\n"
@@ -299,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument('--ckpt-every', type=int, default=50, help='checkpoint interval in iterations (default 50)')
     f.add_argument('--resume', action='store_true', help='continue from the checkpoint in --out')
     f.add_argument('--n-synth', type=int, default=2, help='synthesized videos written at the end (default 2)')
+    f.add_argument('--distributed', action='store_true', help='data-parallel training over the processes launched by torchrun')
+    f.add_argument('--fast', action='store_true', help='faster Langevin sampling (Speedups.fast: polyphase convolutions on CPU, bf16 on CUDA)')
     s = mk('synthesize', 'new videos from a learned model')
     s.add_argument('checkpoint'); s.add_argument('--n', type=int, default=4)
     s.add_argument('--frames', type=int); s.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'))

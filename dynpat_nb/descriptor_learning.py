@@ -74,6 +74,7 @@ class DescriptorConfig:
 class DescriptorLearning(Algorithm):
     "Algorithm 1: persistent Langevin synthesis chains + the parameter step of eq. 8, one iteration per `step`."
     state_attrs = ('net', 'opt', 'chains')
+    shard_attrs = ('videos', 'chains')          # split by rank under `Learner(distributed=True)`
 
     def __init__(self, videos: torch.Tensor, config: DescriptorConfig | None = None, device=None, seed: int = 0):
         super().__init__(config or DescriptorConfig(), device, seed)

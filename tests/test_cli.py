@@ -123,3 +123,19 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, videos):
     assert s['iterations'] == 12
     a, b = load_checkpoint(tmp_path / 'ref' / 'model.pt'), load_checkpoint(out / 'model.pt')
     for k, v in a['generator'].items(): assert torch.equal(v, b['generator'][k]), k
+
+
+def test_fit_distributed_two_processes(tmp_path, videos):
+    "`torchrun` with 2 CPU processes (gloo): videos and latents split by rank; rank 0 writes the outputs and the summary."
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29533', DYNPAT, 'fit',
+           str(videos / 'water.mp4'), '--model', 'abp-1', '--iters', '2', '--out', str(tmp_path / 'dist'), '--quiet', '--distributed']
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=ENV)
+    assert p.returncode == 0, p.stderr[-3000:]
+    summaries = [json.loads(l) for l in p.stdout.splitlines() if l.startswith('{')]
+    assert len(summaries) == 1 and summaries[0]['iterations'] == 2
+    assert load_checkpoint(tmp_path / 'dist' / 'checkpoint.pt')['algo']['Z'].shape[0] == 2   # both clips' latents, gathered
+
+
+def test_distributed_without_launcher_is_a_clear_error(tmp_path, videos):
+    code, _, err = dynpat('fit', videos / 'water.mp4', '--distributed', '--out', tmp_path, ok=False)
+    assert code == 2 and 'torchrun' in err and len(err.strip().splitlines()) == 1
