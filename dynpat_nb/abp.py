@@ -120,6 +120,15 @@ class ABP(Algorithm):
 
     def config_dict(self) -> dict: return abp_config_to_dict(self.config)
 
+    def infer(self, x: torch.Tensor, z: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
+        "Inferential step on a mini-batch: Langevin on its latents `z` (eq. 4). A variant with another prior overrides it."
+        c = self.config
+        return infer_latents(self.G, x, z, c.sigma, c.n_langevin, c.step_size, m, self.gen).x
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        "The videos `G(Z)` `(N, C, T, H, W)` of latents `z`. A variant with another decoder overrides it."
+        return self.G(z)
+
     def step(self, it: int) -> dict:
         c, G, N = self.config, self.G.train(), len(self.data)
         perm = torch.randperm(N, generator=self.gen, device=self.device)
@@ -128,10 +137,9 @@ class ABP(Algorithm):
             idx = perm[s:s + c.batch_size]
             x = self.data[idx]
             m = None if self.mask is None else self.mask[idx]
-            with frozen_bn_stats(G):                                            # step 4: inferential back-propagation
-                z = infer_latents(G, x, self.Z[idx], c.sigma, c.n_langevin, c.step_size, m, self.gen).x
+            with frozen_bn_stats(G): z = self.infer(x, self.Z[idx], m)         # step 4: inferential back-propagation
             self.Z[idx] = z                                                     # persistent latents
-            r = x - G(z)
+            r = x - self.decode(z)
             if m is not None: r = r * m
             loss = r.pow(2).flatten(1).sum(1).mean() / (2 * c.sigma ** 2)       # −log p(I|Z; W): its W-gradient is eq. 5
             self.opt.zero_grad(set_to_none=True); loss.backward(); self.opt.step()   # step 5: learning back-propagation
@@ -143,8 +151,8 @@ class ABP(Algorithm):
     def reconstruct(self, idx=None, train_mode: bool = False) -> torch.Tensor:
         "`G(Z_i)` for the training videos `idx` (all by default): the fit, or the completion of occluded videos."
         z = self.Z if idx is None else self.Z[idx]
-        if not train_mode: return self.G.eval()(z)
-        with frozen_bn_stats(self.G): return self.G.train()(z)
+        self.G.train(train_mode)
+        with frozen_bn_stats(self.G): return self.decode(z)
 
     def synthesize(self, n: int = 1, frames: int | None = None, size=None, seed: int = 0) -> torch.Tensor:
         "`n` new videos from the prior (of `frames` frames and `size`² pixels where the model allows it)."

@@ -15,7 +15,7 @@ from .core import check_video, get_device, seeded
 from .langevin import langevin
 from .learner import CKPT_FORMAT, Algorithm, Learner, load_checkpoint, save_checkpoint
 from .generator import FactorConfig, Model1Config, Model2Config, Model3Config, build_generator
-from .abp import ALGO_CONFIGS, abp_config_from_dict, abp_config_to_dict, frozen_bn_stats, _check_mask
+from .abp import ABP, ALGO_CONFIGS, abp_config_from_dict, abp_config_to_dict, frozen_bn_stats, _check_mask
 from .abp_recovery import Recovery, recover, _as_batch_mask
 from .initializer import Initializer
 from .masks import make_mask
@@ -319,43 +319,37 @@ def frame_energy(g: nn.Module, x: torch.Tensor, A: torch.Tensor, sigma: float, t
         return r + z[:, 0].pow(2).sum(1) / 2 + trans
     return U
 
-class FrameABP(Algorithm):
-    "Image ABP applied frame by frame with a linear transition of the per-frame latents (the frame-wise baseline of Fig. 2)."
-    state_attrs = ('g', 'opt', 'Z', 'A', 'tau')
+class FrameABP(ABP):
+    "Image ABP applied frame by frame with a linear transition of the per-frame latents (the frame-wise baseline of Fig. 2): ABP's alternation with another decoder and prior."
+    state_attrs = ('G', 'opt', 'Z', 'A', 'tau')
     def __init__(self, data: torch.Tensor, config: FrameABPConfig | None = None, device=None, seed: int = 0):
         config = config if config is not None else FrameABPConfig()
-        super().__init__(config, device, seed)
+        Algorithm.__init__(self, config, device, seed)
         data = check_video(data, 'FrameABP: data')
-        self.data = (data if data.ndim == 5 else data[None]).to(self.device)
+        self.data, self.mask = (data if data.ndim == 5 else data[None]).to(self.device), None
         N, C, T, H, W = self.data.shape
         if (C, H, W) != (config.out_channels, config.size, config.size):
             raise ValueError(f"FrameABP: frames of shape {(C, H, W)} but the config makes {(config.out_channels, config.size, config.size)}")
-        with seeded(seed): self.g = FrameGenerator(config).to(self.device)
-        self.opt = torch.optim.Adam(self.g.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+        with seeded(seed): self.G = FrameGenerator(config).to(self.device)
+        self.opt = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
         self.Z = torch.randn(N, T, config.latent_dim, generator=self.gen, device=self.device)
         self.A = torch.zeros(config.latent_dim, config.latent_dim, device=self.device)
         self.tau = torch.ones((), device=self.device)
+    def config_dict(self) -> dict: return Algorithm.config_dict(self)
+    def infer(self, x: torch.Tensor, z: torch.Tensor, m=None) -> torch.Tensor:
+        c = self.config
+        return langevin(frame_energy(self.G, x, self.A, c.sigma, float(self.tau)), z, c.n_langevin, c.step_size,
+                        generator=self.gen, name='the per-frame latents of the frame-wise ABP').x
+    def decode(self, z: torch.Tensor) -> torch.Tensor: return frames_of(self.G, z)
     def step(self, it: int) -> dict:
-        c, g, N = self.config, self.g.train(), len(self.data)
-        perm = torch.randperm(N, generator=self.gen, device=self.device)
-        sse = self.data.new_zeros(())
-        for s in range(0, N, c.batch_size):
-            idx = perm[s:s + c.batch_size]
-            x = self.data[idx]
-            with frozen_bn_stats(g):
-                z = langevin(frame_energy(g, x, self.A, c.sigma, float(self.tau)), self.Z[idx], c.n_langevin, c.step_size,
-                             generator=self.gen, name='the per-frame latents of the frame-wise ABP').x
-            self.Z[idx] = z
-            r = x - frames_of(g, z)
-            loss = r.pow(2).flatten(1).sum(1).mean() / (2 * c.sigma ** 2)
-            self.opt.zero_grad(set_to_none=True); loss.backward(); self.opt.step()
-            sse = sse + r.detach().pow(2).sum()
+        out = super().step(it)                                         # ABP's two steps with this decoder and prior
+        c = self.config
         P, Q = self.Z[:, :-1].reshape(-1, c.latent_dim), self.Z[:, 1:].reshape(-1, c.latent_dim)   # z_{t+1} ≈ A z_t
         A = torch.linalg.lstsq(P, Q).solution.T
         rho = torch.linalg.eigvals(A).abs().max()
         self.A = A * min(1.0, 1.0 / float(rho))
         self.tau = (Q - P @ self.A.T).pow(2).mean().sqrt().clamp_min(c.min_tau)
-        return {'mse': sse / self.data.numel(), 'tau': self.tau, 'rho': rho.clamp_max(1.0)}
+        return {'mse': out['mse'], 'tau': self.tau, 'rho': rho.clamp_max(1.0)}
     @torch.no_grad()
     def synthesize(self, n_frames: int, seed: int = 0, z0: torch.Tensor | None = None) -> torch.Tensor:
         "Run the transition for `n_frames` from `z0` (default: the first frame's latent of the first training video); `(C, T, H, W)`."
@@ -365,4 +359,4 @@ class FrameABP(Algorithm):
         for t in range(n_frames):
             zs.append(z)
             z = self.A @ z + self.tau * torch.randn(z.shape, generator=gen, device=self.device)
-        return frames_of(self.g.eval(), torch.stack(zs)[None])[0]
+        return frames_of(self.G.eval(), torch.stack(zs)[None])[0]
