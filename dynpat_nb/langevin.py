@@ -36,7 +36,7 @@ def energy_and_grad(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
 class Speedups:
     "Optional accelerations of `langevin` (see the section *Speed*); the defaults change no result."
     freeze_params: bool = True      # parameters of modules the energy closes over: requires_grad off while sampling
-    fast_conv: bool = False         # CPU: autotuned polyphase form of strided (transposed) 3D convolutions
+    fast_conv: bool = False         # CPU: autotuned polyphase form of (transposed) 3D convolutions and their gradients
     channels_last: bool = False     # 5-D chains in channels-last-3d memory layout during sampling
     autocast: str | None = None     # 'bf16' or 'fp16': mixed precision for the energy (fp16 on CUDA only)
     compile: bool = False           # torch.compile the energy, falling back to eager when unavailable
@@ -254,7 +254,7 @@ def _bench(f: Callable, n: int = 2) -> float:
     return time.perf_counter() - t
 
 class FastConv3d(TorchFunctionMode):
-    "Inside this context, strided 3D convolutions on CPU use the polyphase form where it measured faster."
+    "Inside this context, 3D convolutions on CPU use the polyphase form where it measured faster (autotuned per shape)."
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is torch.conv_transpose3d: return self._convT(func, *args, **kwargs)
@@ -264,7 +264,7 @@ class FastConv3d(TorchFunctionMode):
     @staticmethod
     def _plain(x, w, stride, padding, dilation, groups) -> bool:
         return (x.ndim != 5 or x.device.type != 'cpu' or x.dtype != torch.float32 or isinstance(padding, str)
-                or _t3(dilation) != (1, 1, 1) or groups != 1 or _t3(stride) == (1, 1, 1))
+                or _t3(dilation) != (1, 1, 1) or groups != 1)
 
     def _convT(self, func, x, w, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
         ref = lambda x: func(x, w, bias, stride, padding, output_padding, groups, dilation)
