@@ -104,18 +104,26 @@ class Descriptor(nn.Module):
             v = F.relu(conv(F.pad(v, pad))); out.append(v)
         return out
 
-    def score(self, x: torch.Tensor) -> torch.Tensor:
-        "f(I; w): the top active layer's rectified responses summed over filters, positions and times (eq. 3); `(B,)`."
+    def _v(self, x: torch.Tensor, who: str) -> torch.Tensor:
+        "The standardised batch `v` of videos `x`, after checking their shape."
         x = as_batch(x)
         if tuple(x.shape[1:]) != self.shape:
-            raise ValueError(f"Descriptor.score: expected videos of shape {self.shape}, got {tuple(x.shape[1:])}")
-        return self.features(self.standardize(x))[-1].flatten(1).sum(1)
+            raise ValueError(f"Descriptor.{who}: expected videos of shape {self.shape}, got {tuple(x.shape[1:])}")
+        return self.standardize(x)
+
+    def _f(self, v: torch.Tensor) -> torch.Tensor:
+        return self.features(v)[-1].flatten(1).sum(1)
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        "f(I; w): the top active layer's rectified responses summed over filters, positions and times (eq. 3); `(B,)`."
+        return self._f(self._v(x, 'score'))
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         "U(I) = ||v||²/2 − f(v) (Gaussian reference, eqs. 4, 6) or −f(v) (uniform reference); `(B,)`."
-        f = self.score(x)
+        v = self._v(x, 'energy')                                   # standardised once, for both terms
+        f = self._f(v)
         if self.reference == 'uniform': return -f
-        return self.standardize(as_batch(x)).pow(2).flatten(1).sum(1) / 2 - f
+        return v.pow(2).flatten(1).sum(1) / 2 - f
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, sigma={self.sigma:.4g}, reference={self.reference!r}, depth={self.depth}/{len(self.layers)}"
