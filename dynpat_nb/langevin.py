@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_langevin.ipynb #6b76d610
 from __future__ import annotations
-import dataclasses, math, time, warnings
+import dataclasses, math, time, warnings, weakref
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Callable
@@ -125,14 +125,17 @@ def langevin(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n_
         for k in range(n_steps):                                     # no host synchronisation inside this loop
             energies[k] = u
             eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) if noise else None
-            drift = x - (s * s / 2) * g                                  # gradient half of the Langevin step
-            prop = move(drift + s * eps if noise else drift, x)          # + noise: descriptor eq. 7, generator eq. 4's sampler
-            if fmt is not None: prop = prop.contiguous(memory_format=fmt)
-            if not metropolis:
-                x = prop
+            if not metropolis:                                           # x − s²/2 ∇U + s ε in two fused passes
+                prop = torch.add(x, g, alpha=-(s * s / 2))               # gradient half of the Langevin step
+                if noise: prop.add_(eps, alpha=s)                        # + noise: descriptor eq. 7, generator eq. 4's sampler
+                x = move(prop, x)
+                if fmt is not None: x = x.contiguous(memory_format=fmt)
                 if k < n_steps - 1: u, g = eg(x)
                 else: u = eg.energy_only(x)                              # the last gradient would never be used
-            else:
+            else:                                                        # MALA: propose, then accept or reject
+                drift = x - (s * s / 2) * g
+                prop = move(drift + s * eps if noise else drift, x)
+                if fmt is not None: prop = prop.contiguous(memory_format=fmt)
                 u_p, g_p = eg(prop)
                 # log q(prop | x) and log q(x | prop) of the Gaussian proposal, over the entries that move
                 fwd = _sq_norm(move(prop - drift, torch.zeros_like(x)))
@@ -207,15 +210,29 @@ def _check_finite(energies: torch.Tensor, x: torch.Tensor, s: float, name: str, 
 def _t3(v) -> tuple:
     return tuple(int(a) for a in v) if isinstance(v, (tuple, list, torch.Size)) else (int(v),) * 3
 
+_KERNELS: dict = {}
+
+def _phase_kernel(w: torch.Tensor, s: tuple, K: list) -> torch.Tensor:
+    "The s³ phase kernels of `w` (flipped, zero-padded to K taps), stacked as one conv3d weight; cached while `w` is frozen."
+    key = (w.data_ptr(), tuple(w.shape), s)
+    hit = _KERNELS.get(key)
+    if hit is not None and hit[0]() is w and hit[1] == w._version and not w.requires_grad: return hit[2]
+    cin, cout, *k = w.shape
+    wp = F.pad(w, (0, K[2] * s[2] - k[2], 0, K[1] * s[1] - k[1], 0, K[0] * s[0] - k[0]))
+    v = wp.view(cin, cout, K[0], s[0], K[1], s[1], K[2], s[2]).permute(1, 3, 5, 7, 0, 2, 4, 6)   # w[r + s j]
+    v = v.flip(-3, -2, -1).reshape(cout * s[0] * s[1] * s[2], cin, *K)
+    if not w.requires_grad:                                                 # frozen (sampling): reuse until w changes
+        if len(_KERNELS) > 256: _KERNELS.clear()
+        _KERNELS[key] = (weakref.ref(w), w._version, v)
+    return v
+
 def conv_transpose3d_poly(y: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None, stride=1, padding=0,
                           output_padding=0) -> torch.Tensor:
     "`F.conv_transpose3d` (groups=1, dilation=1) as one stride-1 convolution over the s³ output phases + interleaving."
     s, p, op = _t3(stride), _t3(padding), _t3(output_padding)
     cin, cout, *k = w.shape
     K = [-(-kd // sd) for kd, sd in zip(k, s)]                              # taps per phase
-    wp = F.pad(w, (0, K[2] * s[2] - k[2], 0, K[1] * s[1] - k[1], 0, K[0] * s[0] - k[0]))
-    v = wp.view(cin, cout, K[0], s[0], K[1], s[1], K[2], s[2]).permute(1, 3, 5, 7, 0, 2, 4, 6)   # w[r + s j]
-    v = v.flip(-3, -2, -1).reshape(cout * s[0] * s[1] * s[2], cin, *K)
+    v = _phase_kernel(w, s, K)
     o = torch.conv3d(y, v, None, 1, tuple(kk - 1 for kk in K))            # all phases at once ('full' correlation)
     B, M = y.shape[0], o.shape[2:]
     o = o.view(B, cout, s[0], s[1], s[2], *M).permute(0, 1, 5, 2, 6, 3, 7, 4)
