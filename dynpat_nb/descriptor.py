@@ -55,6 +55,17 @@ def layer_shapes(shape: Sequence[int], layers: Sequence) -> list[tuple]:
     return out
 
 # %% ../nbs/20_descriptor.ipynb #33c1eaaa
+class _HalfSqNorm(torch.autograd.Function):
+    "||v||²/2 per chain, `(B, ...) -> (B,)`, with the one-pass gradient `v` (autograd's `pow` would take three)."
+    @staticmethod
+    def forward(ctx, v):
+        ctx.save_for_backward(v)
+        return v.flatten(1).pow(2).sum(1) / 2
+    @staticmethod
+    def backward(ctx, go):
+        v, = ctx.saved_tensors
+        return v * go.view(-1, *[1] * (v.ndim - 1))
+
 class Descriptor(nn.Module):
     "Spatial-temporal generative ConvNet: score f (eq. 3) and energy U = ||v||²/2 − f(v), v = (I − mean)/σ (eqs. 4, 6)."
     def __init__(self, shape: Sequence[int], layers: Sequence, sigma: float = 1 / 127.5, reference: str = 'gaussian',
@@ -123,7 +134,7 @@ class Descriptor(nn.Module):
         v = self._v(x, 'energy')                                   # standardised once, for both terms
         f = self._f(v)
         if self.reference == 'uniform': return -f
-        return v.pow(2).flatten(1).sum(1) / 2 - f
+        return _HalfSqNorm.apply(v) - f
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, sigma={self.sigma:.4g}, reference={self.reference!r}, depth={self.depth}/{len(self.layers)}"
