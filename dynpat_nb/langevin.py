@@ -125,20 +125,18 @@ def langevin(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n_
         for k in range(n_steps):                                     # no host synchronisation inside this loop
             energies[k] = u
             eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) if noise else None
-            if not metropolis:                                           # x − s²/2 ∇U + s ε in two fused passes
-                prop = torch.add(x, g, alpha=-(s * s / 2))               # gradient half of the Langevin step
-                if noise: prop.add_(eps, alpha=s)                        # + noise: descriptor eq. 7, generator eq. 4's sampler
-                x = move(prop, x)
-                if fmt is not None: x = x.contiguous(memory_format=fmt)
+            prop = torch.add(x, g, alpha=-(s * s / 2))                   # x − s²/2 ∇U + s ε in two fused passes:
+            if noise: prop.add_(eps, alpha=s)                            # + noise: descriptor eq. 7, generator eq. 4's sampler
+            prop = move(prop, x)
+            if fmt is not None: prop = prop.contiguous(memory_format=fmt)
+            if not metropolis:
+                x = prop
                 if k < n_steps - 1: u, g = eg(x)
                 else: u = eg.energy_only(x)                              # the last gradient would never be used
-            else:                                                        # MALA: propose, then accept or reject
-                drift = x - (s * s / 2) * g
-                prop = move(drift + s * eps if noise else drift, x)
-                if fmt is not None: prop = prop.contiguous(memory_format=fmt)
+            else:                                                        # MALA: accept or reject the proposal
                 u_p, g_p = eg(prop)
                 # log q(prop | x) and log q(x | prop) of the Gaussian proposal, over the entries that move
-                fwd = _sq_norm(move(prop - drift, torch.zeros_like(x)))
+                fwd = s * s * _sq_norm(move(eps, torch.zeros_like(x))) if noise else torch.zeros_like(u)
                 bwd = _sq_norm(move(x - (prop - (s * s / 2) * g_p), torch.zeros_like(x)))
                 log_alpha = (u - u_p) + (fwd - bwd) / (2 * s * s)
                 u_rand = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
