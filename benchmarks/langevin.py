@@ -67,7 +67,8 @@ def _mem(dev):
 
 
 def time_variants(variants: dict, dev, reps: int) -> dict:
-    "Best-of-`reps` seconds per call of each variant, run round-robin (robust to other load on a shared machine)."
+    """Best-of-`reps` seconds per call of each variant, run round-robin (robust to other load on a shared machine:
+    one variant's timings vary by up to ±25% between calls on a busy VM; the minimum is the least disturbed)."""
     best, mem = {k: float('inf') for k in variants}, {}
     for k, f in variants.items(): f(); sync(dev)                 # warm-up (allocations, autotuning, compilation)
     for _ in range(reps):
@@ -122,7 +123,7 @@ def run(name, preset, wl, dev, steps, a, peak):
         return f
     variants['fast'] = fast_run(fast)
     if a.compile: variants['compile'] = fast_run(dataclasses.replace(fast, compile=True))
-    reps = 1 if preset == 'paper' else 3
+    reps = 1 if preset == 'paper' else 5
     bn = frozen_bn_stats(net) if name.startswith('abp') else None
     res = {}
     if bn: bn.__enter__()

@@ -224,42 +224,59 @@ def _phase_kernel(w: torch.Tensor, s: tuple, K: list) -> torch.Tensor:
         _KERNELS[key] = (weakref.ref(w), w._version, v)
     return v
 
+def _convT_window(y: torch.Tensor, w: torch.Tensor, s: tuple, start: list, L: list) -> torch.Tensor:
+    "Positions `[start, start + L)` of the unpadded transposed convolution of `y` by `w` (stride `s`), phases only where needed."
+    cin, cout, *k = w.shape
+    K = [-(-kd // sd) for kd, sd in zip(k, s)]                              # taps per phase
+    v = _phase_kernel(w, s, K)
+    n = y.shape[2:]
+    m0 = [start[d] // s[d] for d in range(3)]                               # phase positions m with s m + r in the window
+    m1 = [-(-(start[d] + L[d]) // s[d]) for d in range(3)]
+    lo, hi = [m0[d] - K[d] + 1 for d in range(3)], m1                       # they read y[lo:hi] (zeros outside y)
+    y = y[:, :, max(0, lo[0]):min(n[0], hi[0]), max(0, lo[1]):min(n[1], hi[1]), max(0, lo[2]):min(n[2], hi[2])]
+    pre, post = [max(0, -lo[d]) for d in range(3)], [max(0, hi[d] - n[d]) for d in range(3)]
+    sym = [min(a, b) for a, b in zip(pre, post)]                            # zero padding: the convolution's, plus a rest
+    if pre != sym or post != sym:
+        y = F.pad(y, (pre[2] - sym[2], post[2] - sym[2], pre[1] - sym[1], post[1] - sym[1], pre[0] - sym[0], post[0] - sym[0]))
+    o = torch.conv3d(y, v, None, 1, tuple(sym))                             # all phases at once (correlation)
+    B, M = y.shape[0], o.shape[2:]
+    o = o.view(B, cout, s[0], s[1], s[2], *M).permute(0, 1, 5, 2, 6, 3, 7, 4)
+    o = o.reshape(B, cout, M[0] * s[0], M[1] * s[1], M[2] * s[2])           # position s (m0 + m) + r
+    a = [start[d] - s[d] * m0[d] for d in range(3)]
+    return o[:, :, a[0]:a[0] + L[0], a[1]:a[1] + L[1], a[2]:a[2] + L[2]]
+
 def conv_transpose3d_poly(y: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None, stride=1, padding=0,
                           output_padding=0) -> torch.Tensor:
     "`F.conv_transpose3d` (groups=1, dilation=1) as one stride-1 convolution over the s³ output phases + interleaving."
     s, p, op = _t3(stride), _t3(padding), _t3(output_padding)
-    cin, cout, *k = w.shape
-    K = [-(-kd // sd) for kd, sd in zip(k, s)]                              # taps per phase
-    v = _phase_kernel(w, s, K)
-    o = torch.conv3d(y, v, None, 1, tuple(kk - 1 for kk in K))            # all phases at once ('full' correlation)
-    B, M = y.shape[0], o.shape[2:]
-    o = o.view(B, cout, s[0], s[1], s[2], *M).permute(0, 1, 5, 2, 6, 3, 7, 4)
-    o = o.reshape(B, cout, M[0] * s[0], M[1] * s[1], M[2] * s[2])           # position s m + r
-    L = [(y.shape[2 + d] - 1) * s[d] - 2 * p[d] + k[d] + op[d] for d in range(3)]
-    extra = [max(0, p[d] + L[d] - o.shape[2 + d]) for d in range(3)]
-    if any(extra): o = F.pad(o, (0, extra[2], 0, extra[1], 0, extra[0]))
-    o = o[:, :, p[0]:p[0] + L[0], p[1]:p[1] + L[1], p[2]:p[2] + L[2]]
+    L = [(y.shape[2 + d] - 1) * s[d] - 2 * p[d] + w.shape[2 + d] + op[d] for d in range(3)]
+    o = _convT_window(y, w, s, list(p), L)                                  # the padding crops the full output
     return o if bias is None else o + bias.view(1, -1, 1, 1, 1)
 
 # %% ../nbs/05_langevin.ipynb #35565ad5
 class _PolyConv3d(torch.autograd.Function):
-    "A strided `conv3d` whose gradient with respect to the input is computed by `conv_transpose3d_poly`."
+    "conv3d of `x` zero-padded by `pads` ((before, after) per dim), its input gradient by the polyphase form, on `x` only."
     @staticmethod
-    def forward(ctx, x, w, b, stride, padding):
-        ctx.save_for_backward(x, w); ctx.conf = (stride, padding, b is not None)
-        return torch.conv3d(x, w, b, stride, padding)
+    def forward(ctx, x, w, b, stride, pads, xp=None):
+        sym = all(a == c for a, c in pads)
+        if sym: out = torch.conv3d(x, w, b, stride, tuple(a for a, _ in pads))
+        else:                                                   # `xp`: the padded x, when the caller already made it
+            if xp is None: xp = F.pad(x, tuple(q for d in (2, 1, 0) for q in pads[d]))
+            out = torch.conv3d(xp, w, b, stride)
+        ctx.save_for_backward(x if sym else xp, w); ctx.conf = (stride, pads, sym, b is not None, x.shape[2:])
+        return out
     @staticmethod
     def backward(ctx, go):
-        x, w = ctx.saved_tensors
-        (stride, padding, has_b), need = ctx.conf, ctx.needs_input_grad
+        xs, w = ctx.saved_tensors
+        (stride, pads, sym, has_b, n), need = ctx.conf, ctx.needs_input_grad
         gx = gw = gb = None
-        if need[0]:
-            op = [x.shape[2 + d] - ((go.shape[2 + d] - 1) * stride[d] - 2 * padding[d] + w.shape[2 + d]) for d in range(3)]
-            gx = conv_transpose3d_poly(go, w, None, stride, padding, op)
+        if need[0]:       # ∂/∂x of conv(pad(x)) = the transposed convolution of go, read on x's own positions only
+            gx = _convT_window(go, w, stride, [a for a, _ in pads], list(n))
         if need[1] or (has_b and need[2]):
-            _, gw, gb = torch.ops.aten.convolution_backward(go, x, w, [w.shape[0]] if has_b else None, list(stride), list(padding),
+            p = [a for a, _ in pads] if sym else [0, 0, 0]
+            _, gw, gb = torch.ops.aten.convolution_backward(go, xs, w, [w.shape[0]] if has_b else None, list(stride), p,
                                                             [1, 1, 1], False, [0, 0, 0], 1, [False, need[1], has_b and need[2]])
-        return gx, gw, gb, None, None
+        return gx, gw, gb, None, None, None
 
 _TUNED: dict = {}
 
@@ -272,10 +289,14 @@ def _bench(f: Callable, n: int = 3) -> float:
 
 class FastConv3d(TorchFunctionMode):
     "Inside this context, 3D convolutions on CPU use the polyphase form where it measured faster (autotuned per shape)."
+    def __init__(self):
+        super().__init__(); self._padded = None                 # (weakref to F.pad's output, its input, pads) of the last zero pad
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is torch.conv_transpose3d: return self._convT(func, *args, **kwargs)
         if func is torch.conv3d: return self._conv(func, *args, **kwargs)
+        if func is F.pad: return self._pad(func, *args, **kwargs)
         return func(*args, **kwargs)
 
     @staticmethod
@@ -283,6 +304,13 @@ class FastConv3d(TorchFunctionMode):
         return (x.ndim != 5 or x.device.type != 'cpu' or x.dtype != torch.float32 or isinstance(padding, str)
                 or _t3(dilation) != (1, 1, 1) or groups != 1
                 or torch.is_autocast_enabled('cpu'))               # under autocast the library's kernels run in bf16
+
+    def _pad(self, func, x, pad, mode='constant', value=None):
+        "Remember a zero pad of a 5-D video: a convolution of its output can then skip the gradient of the padding."
+        out = func(x, pad, mode, value)
+        if mode == 'constant' and not value and x.ndim == 5 and len(pad) == 6 and x.requires_grad and min(pad) >= 0:
+            self._padded = (weakref.ref(out), x, tuple((pad[4 - 2 * d], pad[5 - 2 * d]) for d in range(3)))
+        return out
 
     def _convT(self, func, x, w, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
         ref = lambda x: func(x, w, bias, stride, padding, output_padding, groups, dilation)
@@ -294,8 +322,17 @@ class FastConv3d(TorchFunctionMode):
     def _conv(self, func, x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
         ref = lambda x: func(x, w, bias, stride, padding, dilation, groups)
         if self._plain(x, w, stride, padding, dilation, groups) or not x.requires_grad: return ref(x)
-        poly = lambda x: _PolyConv3d.apply(x, w, bias, _t3(stride), _t3(padding))
-        key = ('C', x.shape, w.shape, _t3(stride), _t3(padding))
+        st, pd = _t3(stride), _t3(padding)
+        last, self._padded = self._padded, None
+        if last is not None and last[0]() is x and pd == (0, 0, 0):    # conv(F.pad(u)): one op, gradient on u's positions only
+            u, pads = last[1], last[2]
+            key = ('P', u.shape, w.shape, st, pads)
+            fused = lambda u: _PolyConv3d.apply(u, w, bias, st, pads)
+            padded_ref = lambda u: func(F.pad(u, tuple(q for d in (2, 1, 0) for q in pads[d])), w, bias, stride, 0, dilation, groups)
+            if _choose(key, u, padded_ref, fused): return _PolyConv3d.apply(u, w, bias, st, pads, x.detach())
+            return ref(x)
+        poly = lambda x: _PolyConv3d.apply(x, w, bias, st, tuple((p, p) for p in pd))
+        key = ('C', x.shape, w.shape, st, pd)
         return (poly if _choose(key, x, ref, poly) else ref)(x)
 
 def _choose(key, x, ref, poly) -> bool:
