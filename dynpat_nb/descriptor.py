@@ -15,7 +15,8 @@ from .langevin import langevin, LangevinResult, LangevinDivergence
 
 # %% auto #0
 __all__ = ['PRESETS', 'layer_shapes', 'Descriptor', 'paper_exp1', 'paper_exp2', 'paper_exp2_minibatch', 'paper_exp3', 'tiny_exp1',
-           'tiny_exp2', 'tiny_exp3', 'activation_pattern', 'linear_piece', 'reconstruct', 'init_chains', 'synthesize']
+           'tiny_exp2', 'tiny_exp3', 'activation_pattern', 'linear_piece', 'reconstruct', 'init_chains', 'synthesize',
+           'fit_gmrf']
 
 # %% ../nbs/20_descriptor.ipynb #ea8754da
 def _norm_layer(spec, i: int) -> tuple:
@@ -66,12 +67,17 @@ class _HalfSqNorm(torch.autograd.Function):
         v, = ctx.saved_tensors
         return v * go.view(-1, *[1] * (v.ndim - 1))
 
+def _diff(v: torch.Tensor, d: int) -> torch.Tensor:
+    "Differences of neighbours along dimension `d`: v[i+1] − v[i]."
+    return v.narrow(d, 1, v.shape[d] - 1) - v.narrow(d, 0, v.shape[d] - 1)
+
 class Descriptor(nn.Module):
     "Spatial-temporal generative ConvNet: score f (eq. 3) and energy U = ||v||²/2 − f(v), v = (I − mean)/σ (eqs. 4, 6)."
+    references = ('gaussian', 'uniform', 'gmrf')
     def __init__(self, shape: Sequence[int], layers: Sequence, sigma: float = 1 / 127.5, reference: str = 'gaussian',
                  init_std: float = 1e-3, seed: int | None = None):
         super().__init__()
-        if reference not in ('gaussian', 'uniform'): raise ValueError(f"reference must be 'gaussian' or 'uniform', got {reference!r}")
+        if reference not in self.references: raise ValueError(f"reference must be 'gaussian', 'uniform' or 'gmrf', got {reference!r}")
         if not sigma > 0: raise ValueError(f"sigma must be > 0, got {sigma}")
         if len(layers) == 0: raise ValueError("layers: need at least one layer")
         self.shape, self.layers = tuple(int(x) for x in shape), [_norm_layer(l, i) for i, l in enumerate(layers)]
@@ -87,6 +93,7 @@ class Descriptor(nn.Module):
         self.pads = [tuple(x for d in (2, 1, 0) for x in p[d]) for (_, _, p, _) in self.geometry]   # F.pad order: W, H, T
         self.register_buffer('mean', torch.zeros(self.shape[0], 1, 1, 1))
         self.register_buffer('n_active', torch.tensor(len(self.layers)))
+        self.register_buffer('ref_coef', torch.tensor([1.0, 0.0, 0.0]))   # (α, β_t, β_s) of the reference; (1, 0, 0): white noise
 
     @property
     def depth(self) -> int: return int(self.n_active)
@@ -103,6 +110,21 @@ class Descriptor(nn.Module):
             w = torch.broadcast_to(as_batch(mask), x.shape).to(x.dtype)
             m = (x * w).sum((0, 2, 3, 4)) / w.sum((0, 2, 3, 4)).clamp_min(1)
         self.mean.copy_(m.view(-1, 1, 1, 1).to(self.mean)); return self
+
+    def fit_reference(self, videos: torch.Tensor, mask: torch.Tensor | None = None) -> 'Descriptor':
+        "Fit the reference to `videos` (observed pixels only, given a `mask`): its mean, and for 'gmrf' its (α, β_t, β_s)."
+        self.set_mean(videos, mask)
+        if self.reference == 'gmrf':
+            x = as_batch(videos)
+            self.ref_coef.copy_(fit_gmrf(self.standardize(x), None if mask is None else torch.broadcast_to(as_batch(mask), x.shape)))
+        return self
+
+    @property
+    def ref_scale(self) -> float:
+        "σ / √λ_max: the reference's smallest conditional std in model units (σ for white noise); Langevin steps scale with it."
+        if self.reference != 'gmrf': return self.sigma
+        a, bt, bs = self.ref_coef.tolist()
+        return self.sigma / math.sqrt(a + 4 * bt + 8 * bs)
 
     def standardize(self, x: torch.Tensor) -> torch.Tensor:
         "v = (x − m)/σ: the video as the network reads it (the paper's mean-subtracted scale when σ = 1/127.5)."
@@ -130,11 +152,14 @@ class Descriptor(nn.Module):
         return self._f(self._v(x, 'score'))
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
-        "U(I) = ||v||²/2 − f(v) (Gaussian reference, eqs. 4, 6) or −f(v) (uniform reference); `(B,)`."
+        "U(I) = ||v||²/2 − f(v) (Gaussian reference, eqs. 4, 6), −f(v) (uniform) or the GMRF's quadratic form − f(v); `(B,)`."
         v = self._v(x, 'energy')                                   # standardised once, for both terms
         f = self._f(v)
         if self.reference == 'uniform': return -f
-        return _HalfSqNorm.apply(v) - f
+        if self.reference == 'gaussian': return _HalfSqNorm.apply(v) - f
+        a, bt, bs = self.ref_coef                                    # GMRF reference (below): α‖v‖²/2 + Σ β‖Δv‖²/2
+        q = a * _HalfSqNorm.apply(v) + bt * _HalfSqNorm.apply(_diff(v, 2))
+        return q + bs * (_HalfSqNorm.apply(_diff(v, 3)) + _HalfSqNorm.apply(_diff(v, 4))) - f
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, sigma={self.sigma:.4g}, reference={self.reference!r}, depth={self.depth}/{len(self.layers)}"
@@ -187,6 +212,8 @@ def linear_piece(model: Descriptor, x: torch.Tensor) -> tuple[torch.Tensor, torc
 
 def reconstruct(model: Descriptor, x: torch.Tensor) -> torch.Tensor:
     "The network's reconstruction of `x` in model units, m + σ ∂f/∂v: the mean of the Gaussian piece `x` lies in (eq. 6)."
+    if model.reference != 'gaussian':
+        raise ValueError(f"reconstruct: m + σB is the piece's mean under the white-noise ('gaussian') reference, not {model.reference!r}")
     return model.mean + model.sigma * linear_piece(model, x)[1]
 
 # %% ../nbs/20_descriptor.ipynb #803c546c
@@ -206,12 +233,39 @@ def synthesize(model: Descriptor, n: int = 1, n_steps: int = 100, step_size: flo
                init: str | torch.Tensor = 'mean', seed: int | None = 0, generator: torch.Generator | None = None,
                noise: bool = True, bound: float | None = 10.0, chunk: int = 16,
                callback: Callable | None = None) -> LangevinResult:
-    "Draw `n` videos from the descriptor with `n_steps` Langevin steps (eq. 7) from `init`; default step 0.3σ."
+    "Draw `n` videos from the descriptor with `n_steps` Langevin steps (eq. 7) from `init`; default step 0.3σ (0.3 `ref_scale`)."
     if n < 1: raise ValueError(f"n must be >= 1, got {n}")
     p = next(model.parameters())
     gen = generator if generator is not None else make_generator(seed, p.device)
-    s = 0.3 * model.sigma if step_size is None else float(step_size)
+    s = 0.3 * model.ref_scale if step_size is None else float(step_size)
     x0 = init_chains(model, n, init, gen)
     outs = [langevin(model.energy, x0[i:i + chunk], n_steps, s, noise=noise, generator=gen, bound=bound,
                      callback=callback, name='descriptor synthesis') for i in range(0, n, chunk)]
     return LangevinResult(torch.cat([o.x for o in outs]), torch.cat([o.energy for o in outs], 1))
+
+# %% ../nbs/20_descriptor.ipynb #f4eb8bb9
+def fit_gmrf(v: torch.Tensor, mask: torch.Tensor | None = None, alpha: float | None = None, n_iter: int = 100) -> torch.Tensor:
+    "(α, β_t, β_s) of the GMRF reference for standardised videos `v` `(B, C, T, H, W)`: α = 1/variance (or `alpha`), β's by ML."
+    v = v.detach().double()
+    w = torch.ones_like(v) if mask is None else torch.broadcast_to(mask, v.shape).to(v)
+    S0 = (w * v * v).sum() / w.sum().clamp_min(1)
+    S = []
+    for d in (2, 3, 4):                                        # mean squared differences over observed pairs
+        pair = w.narrow(d, 1, v.shape[d] - 1) * w.narrow(d, 0, v.shape[d] - 1)
+        S.append((pair * _diff(v, d) ** 2).sum() / pair.sum().clamp_min(1))
+    T, H, W = v.shape[2:]
+    cos = lambda n: 2 * (1 - torch.cos(2 * math.pi * torch.arange(n, dtype=v.dtype, device=v.device) / n))
+    et, eh, ew = cos(T)[:, None, None], cos(H)[None, :, None], cos(W)[None, None, :]
+    a = 1 / S0 if alpha is None else torch.tensor(float(alpha), dtype=v.dtype, device=v.device)
+    p = torch.zeros(2, dtype=v.dtype, device=v.device, requires_grad=True)
+    opt = torch.optim.LBFGS([p], max_iter=n_iter, line_search_fn='strong_wolfe')
+    def nll():
+        opt.zero_grad()
+        with torch.enable_grad():
+            bt, bs = p.exp()
+            lam = a + bt * et + bs * (eh + ew)                 # the precision's eigenvalues on the periodic grid
+            loss = -0.5 * lam.log().mean() + 0.5 * (a * S0 + bt * S[0] + bs * (S[1] + S[2]))
+            loss.backward()
+        return loss
+    opt.step(nll)
+    return torch.cat([a.view(1), p.detach().exp()]).float()

@@ -24,10 +24,10 @@ class DescriptorConfig:
     arch: str = 'exp1'                      # key of descriptor.PRESETS (ignored when `layers` is given)
     layers: list | None = None              # explicit layer specs [(n_filters, kernel, stride), ...]
     sigma: float = 1 / 127.5                # reference std in model units: σ = 1 on the paper's [0, 255] scale
-    reference: str = 'gaussian'             # or 'uniform' (§3.4)
+    reference: str = 'gaussian'             # or 'uniform' (§3.4), or 'gmrf' (a smooth reference fitted to the data, notebook 20)
     n_chains: int = 3                       # M~, persistent synthesis chains
     n_steps: int = 20                       # l, Langevin steps per iteration
-    step: float = 0.3                       # Langevin step in units of σ (the authors' 0.3 on [0, 255])
+    step: float = 0.3                       # Langevin step in units of σ (the authors' 0.3 on [0, 255]; of `ref_scale` for 'gmrf')
     chain_init: str = 'mean'                # chains start at the mean ('mean') or from noise ('noise')
     n_iters: int = 1200                     # T
     grow_every: int = 0                     # > 0: layer-by-layer learning, one more layer every so many iterations
@@ -83,7 +83,8 @@ class DescriptorLearning(Algorithm):
         if c.batch_size > len(self.videos): raise ValueError(f"batch_size={c.batch_size} exceeds the {len(self.videos)} training videos")
         self.net = Descriptor(self.videos.shape[1:], c.layer_specs(), sigma=c.sigma, reference=c.reference,
                               init_std=c.init_std, seed=seed).to(self.device)
-        self.net.set_mean(self.videos, self._mask())
+        self.net.fit_reference(self.videos, self._mask())           # its mean m (and the GMRF's coefficients)
+        self._ref_scale = self.net.ref_scale
         if c.grow_every > 0: self.net.depth = 1
         groups = [{'params': conv.parameters(), 'lr': lr} for conv, lr in zip(self.net.convs, c.layer_lrs(len(self.net.convs)))]
         if c.optimizer == 'adam': self.opt = torch.optim.Adam(groups, betas=tuple(c.betas))
@@ -94,7 +95,7 @@ class DescriptorLearning(Algorithm):
     def _mask(self): return None
 
     @property
-    def step_size(self) -> float: return self.config.step * self.config.sigma
+    def step_size(self) -> float: return self.config.step * self._ref_scale      # = step × σ for the paper's reference
 
     def set_depth(self, it: int) -> None:
         "Layer-by-layer learning: one more layer every `grow_every` iterations."
@@ -166,7 +167,7 @@ def load_descriptor(path: str | Path, device=None) -> Descriptor:
     ck = load_checkpoint(path, kind='Descriptor')
     layers = [(n, tuple(k), tuple(s)) for n, k, s in ck['layers']]
     net = Descriptor(ck['shape'], layers, sigma=ck['sigma'], reference=ck['reference'])
-    net.load_state_dict(ck['state'])
+    net.load_state_dict({'ref_coef': net.ref_coef} | ck['state'])        # files from before the GMRF reference lack it
     return net.to(device) if device is not None else net
 
 # %% ../nbs/21_descriptor_learning.ipynb #ea720a6f
