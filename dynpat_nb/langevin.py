@@ -278,6 +278,28 @@ class _PolyConv3d(torch.autograd.Function):
                                                             [1, 1, 1], False, [0, 0, 0], 1, [False, need[1], has_b and need[2]])
         return gx, gw, gb, None, None, None
 
+class _TimeConv3d(torch.autograd.Function):
+    "conv3d whose kernel covers the whole frame (fully connected in space): input gradient as one matmul + a temporal overlap-add."
+    @staticmethod
+    def forward(ctx, x, w, b, st):
+        ctx.save_for_backward(x, w); ctx.conf = (st, b is not None)
+        return torch.conv3d(x, w, b, (st, 1, 1))
+    @staticmethod
+    def backward(ctx, go):
+        x, w = ctx.saved_tensors
+        (st, has_b), need = ctx.conf, ctx.needs_input_grad
+        gx = gw = gb = None
+        if need[0]:
+            B, C, T, H, W = x.shape; n, _, kT = w.shape[:3]; Tp = go.shape[2]
+            g = (go.reshape(B, n, Tp).transpose(1, 2).reshape(B * Tp, n) @ w.reshape(n, -1)).view(B, Tp, C, kT, H, W)
+            gx = go.new_zeros(x.shape)
+            for k in range(kT):                                     # frame st·t' + k of window t' gets tap k's share
+                gx[:, :, k:k + st * (Tp - 1) + 1:st] += g[:, :, :, k].transpose(1, 2)
+        if need[1] or (has_b and need[2]):
+            _, gw, gb = torch.ops.aten.convolution_backward(go, x, w, [w.shape[0]] if has_b else None, [st, 1, 1], [0, 0, 0],
+                                                            [1, 1, 1], False, [0, 0, 0], 1, [False, need[1], has_b and need[2]])
+        return gx, gw, gb, None
+
 _TUNED: dict = {}
 
 def _bench(f: Callable, n: int = 3) -> float:
@@ -324,6 +346,10 @@ class FastConv3d(TorchFunctionMode):
         if self._plain(x, w, stride, padding, dilation, groups) or not x.requires_grad: return ref(x)
         st, pd = _t3(stride), _t3(padding)
         last, self._padded = self._padded, None
+        if tuple(w.shape[3:]) == tuple(x.shape[3:]) and pd == (0, 0, 0):   # fully connected in space (Exp 2's layer 2)
+            key = ('F', x.shape, w.shape, st)
+            fc = lambda x: _TimeConv3d.apply(x, w, bias, st[0])
+            return (fc if _choose(key, x, ref, fc) else ref)(x)
         if last is not None and last[0]() is x and pd == (0, 0, 0):    # conv(F.pad(u)): one op, gradient on u's positions only
             u, pads = last[1], last[2]
             key = ('P', u.shape, w.shape, st, pads)
