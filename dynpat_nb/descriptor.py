@@ -121,7 +121,7 @@ class Descriptor(nn.Module):
 
     @property
     def ref_scale(self) -> float:
-        "σ / √λ_max: the reference's smallest conditional std in model units (σ for white noise); Langevin steps scale with it."
+        "σ / √λ_max: the reference's std along its stiffest direction, in model units (σ for white noise); Langevin steps scale with it."
         if self.reference != 'gmrf': return self.sigma
         a, bt, bs = self.ref_coef.tolist()
         return self.sigma / math.sqrt(a + 4 * bt + 8 * bs)
