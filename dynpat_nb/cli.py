@@ -71,12 +71,14 @@ def _multiple(n: int, k: int, flag: str, model: str) -> int:
     if n <= 0 or n % k: raise CLIError(f"--model {model}: {flag} must be a positive multiple of {k}, got {n}")
     return n // k
 
-def descriptor_config(model: str, preset: str = 'tiny', iters: int | None = None, recovery: bool = False):
-    "The `DescriptorConfig` (or `RecoveryConfig`) of `--model descriptor-*` at `preset`."
+def descriptor_config(model: str, preset: str = 'tiny', iters: int | None = None, recovery: bool = False,
+                      reference: str = 'gaussian'):
+    "The `DescriptorConfig` (or `RecoveryConfig`) of `--model descriptor-*` at `preset`, with the `--reference` distribution."
     arch = _DESCRIPTOR_ARCH[model]
     cls = RecoveryConfig if recovery else DescriptorConfig
     base = cls.tiny() if preset == 'tiny' else cls.paper()
-    c = dataclasses.replace(base, arch=arch if preset == 'paper' else f'tiny_{arch}')
+    c = dataclasses.replace(base, arch=arch if preset == 'paper' else f'tiny_{arch}', reference=reference)
+    if reference == 'gmrf': c = dataclasses.replace(c, lr=1e-4)   # 1e-3 diverged in 5 of 8 runs (22_descriptor_recovery)
     return dataclasses.replace(c, n_iters=iters) if iters is not None else c
 
 def model_extent(model: str, preset: str, frames: int | None, size) -> tuple[int, tuple[int, int]]:
@@ -134,7 +136,8 @@ def cmd_fit(args) -> dict:
         syn = algo.synthesize(args.n_synth, seed=args.seed)
         metric = {'mse': hist[-1]['mse'] if hist else None}
     else:
-        algo = DescriptorLearning(videos, descriptor_config(args.model, args.preset, args.iters), device=device, seed=args.seed)
+        algo = DescriptorLearning(videos, descriptor_config(args.model, args.preset, args.iters, reference=args.reference),
+                                  device=device, seed=args.seed)
         hist = _learner(algo, args, out).fit(resume=args.resume)
         if rank: return {}
         model_path = save_descriptor(algo.net, out / 'model.pt', algo.config)
@@ -203,7 +206,7 @@ def _recover(video, mask, args, G=None, cfg=None) -> torch.Tensor:
         cfg = abp_config(args.model, args.preset, video.shape[1], tuple(video.shape[2:]), args.iters)
         _, rec, _ = learn_incomplete(video, mask, cfg, seed=args.seed, device=args.device, progress=progress)
         return rec.mean.cpu()
-    algo, _ = descriptor_recover(video, mask, descriptor_config(args.model, args.preset, args.iters, recovery=True),
+    algo, _ = descriptor_recover(video, mask, descriptor_config(args.model, args.preset, args.iters, True, args.reference),
                                  device=args.device, seed=args.seed, progress=progress)   # Algorithm 2
     return algo.recovered_mean[0].cpu()
 
@@ -281,7 +284,8 @@ EXAMPLES = {
     'synthesize': "dynpat synthesize runs/river/model.pt --n 4\n  dynpat synthesize runs/river/model.pt --n 1 --frames 64 --size 128 128",
     'recover': "dynpat recover river.mp4 --mask block --model abp-1\n"
                "  dynpat recover river.mp4 --mask pixels --model abp-1 --checkpoint runs/river/model.pt\n"
-               "  dynpat recover river.mp4 --mask occluder.mp4 --model descriptor-action",
+               "  dynpat recover river.mp4 --mask occluder.mp4 --model descriptor-action\n"
+               "  dynpat recover river.mp4 --mask pixels --model descriptor-st --reference gmrf",
     'inpaint': "dynpat inpaint street.mp4 person_mask.mp4 --model descriptor-fcs",
 }
 
@@ -292,6 +296,9 @@ def _common(p, model=True, out='dynpat_out'):
         p.add_argument('--frames', type=int, help='frames per clip (default: the model\'s)')
         p.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'), help='frame size (default: the model\'s)')
         p.add_argument('--iters', type=int, help='learning iterations (default: the preset\'s)')
+        p.add_argument('--reference', choices=('gaussian', 'uniform', 'gmrf'), default='gaussian',
+                       help="descriptor models: the reference distribution (default the paper's white noise; 'gmrf': a smooth "
+                            "one fitted to the video, lower errors when filling holes in small clips: 22_descriptor_recovery)")
     p.add_argument('--out', default=out, help=f'output folder (default {out})')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps (default: the best available)')
     p.add_argument('--seed', type=int, default=0)
@@ -335,6 +342,8 @@ def main(argv=None) -> int:
     "Entry point of the `dynpat` console script."
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, 'reference', 'gaussian') != 'gaussian' and not (args.model or '').startswith('descriptor'):
+            raise CLIError(f"--reference {args.reference}: only descriptor models have a reference distribution (--model descriptor-*)")
         Path(args.out).mkdir(parents=True, exist_ok=True)
         COMMANDS[args.command](args)
         return 0

@@ -82,6 +82,19 @@ def test_descriptor_fit_and_synthesize(tmp_path, videos):
     assert len(s['videos']) == 2
 
 
+def test_descriptor_smooth_reference(tmp_path, videos):
+    "--reference gmrf: the model is saved with its fitted reference, synthesizes from it, and recovery runs with it."
+    from dynpat_nb.descriptor_learning import load_descriptor
+    _, s, _ = dynpat('fit', videos / 'flag.gif', '--model', 'descriptor-st', '--reference', 'gmrf', '--iters', 2, '--out', tmp_path / 'd', '--quiet')
+    net = load_descriptor(s['model_path'])
+    assert net.reference == 'gmrf' and net.ref_coef[1:].sum() > 0 and net.ref_scale > net.sigma
+    _, s, _ = dynpat('synthesize', s['model_path'], '--n', 1, '--steps', 3, '--out', tmp_path / 's')
+    assert len(s['videos']) == 2
+    _, s, _ = dynpat('recover', videos / 'flag.gif', '--mask', 'salt-pepper', '--model', 'descriptor-st', '--reference', 'gmrf',
+                     '--iters', 2, '--out', tmp_path / 'r', '--quiet')
+    assert s['error_255'] > 0
+
+
 def test_errors_are_one_line_with_exit_code_2(tmp_path, videos):
     bad = tmp_path / 'bad.mp4'; bad.write_text('not a video')
     trunc = tmp_path / 'trunc.pt'
@@ -94,6 +107,7 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, videos):
         (['fit', videos / 'water.mp4', '--model', 'abp-1', '--frames', 20], 'multiple'),
         (['recover', videos / 'flag.gif', '--mask', videos / 'small_mask.mp4', '--model', 'descriptor-st'], '24x24'),
         (['recover', videos / 'flag.gif', '--mask', 'no-such-mask'], 'no-such-mask'),
+        (['fit', videos / 'water.mp4', '--model', 'abp-1', '--reference', 'gmrf'], '--reference'),
         (['synthesize', trunc], 'trunc.pt'),
         (['synthesize', videos / 'water.mp4'], 'water.mp4'),
         (['recover', videos / 'flag.gif', '--mask', 'block', '--model', 'abp-3', '--checkpoint', tmp_path / 'm' / 'model.pt'], 'model.pt'),
