@@ -84,7 +84,7 @@ class DescriptorLearning(Algorithm):
         self.net = Descriptor(self.videos.shape[1:], c.layer_specs(), sigma=c.sigma, reference=c.reference,
                               init_std=c.init_std, seed=seed).to(self.device)
         self.net.fit_reference(self.videos, self._mask())           # its mean m (and the GMRF's coefficients)
-        self._ref_scale = self.net.ref_scale
+        self._ref_scale = self.net.ref_scale                          # read once: the reference is fixed from here on
         if c.grow_every > 0: self.net.depth = 1
         groups = [{'params': conv.parameters(), 'lr': lr} for conv, lr in zip(self.net.convs, c.layer_lrs(len(self.net.convs)))]
         if c.optimizer == 'adam': self.opt = torch.optim.Adam(groups, betas=tuple(c.betas))

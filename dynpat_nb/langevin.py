@@ -254,6 +254,10 @@ def conv_transpose3d_poly(y: torch.Tensor, w: torch.Tensor, bias: torch.Tensor |
     return o if bias is None else o + bias.view(1, -1, 1, 1, 1)
 
 # %% ../nbs/05_langevin.ipynb #35565ad5
+def _fpad(pads) -> tuple:
+    "`(before, after)` per dimension (T, H, W) in `F.pad`'s order (W, H, T, flattened)."
+    return tuple(q for d in (2, 1, 0) for q in pads[d])
+
 class _PolyConv3d(torch.autograd.Function):
     "conv3d of `x` zero-padded by `pads` ((before, after) per dim), its input gradient by the polyphase form, on `x` only."
     @staticmethod
@@ -261,7 +265,7 @@ class _PolyConv3d(torch.autograd.Function):
         sym = all(a == c for a, c in pads)
         if sym: out = torch.conv3d(x, w, b, stride, tuple(a for a, _ in pads))
         else:                                                   # `xp`: the padded x, when the caller already made it
-            if xp is None: xp = F.pad(x, tuple(q for d in (2, 1, 0) for q in pads[d]))
+            if xp is None: xp = F.pad(x, _fpad(pads))
             out = torch.conv3d(xp, w, b, stride)
         ctx.save_for_backward(x if sym else xp, w); ctx.conf = (stride, pads, sym, b is not None, x.shape[2:])
         return out
@@ -354,7 +358,7 @@ class FastConv3d(TorchFunctionMode):
             u, pads = last[1], last[2]
             key = ('P', u.shape, w.shape, st, pads)
             fused = lambda u: _PolyConv3d.apply(u, w, bias, st, pads)
-            padded_ref = lambda u: func(F.pad(u, tuple(q for d in (2, 1, 0) for q in pads[d])), w, bias, stride, 0, dilation, groups)
+            padded_ref = lambda u: func(F.pad(u, _fpad(pads)), w, bias, stride, 0, dilation, groups)
             if _choose(key, u, padded_ref, fused): return _PolyConv3d.apply(u, w, bias, st, pads, x.detach())
             return ref(x)
         poly = lambda x: _PolyConv3d.apply(x, w, bias, st, tuple((p, p) for p in pd))
