@@ -298,7 +298,8 @@ def _common(p, model=True, out='dynpat_out'):
         p.add_argument('--iters', type=int, help='learning iterations (default: the preset\'s)')
         p.add_argument('--reference', choices=('gaussian', 'uniform', 'gmrf'), default='gaussian',
                        help="descriptor models: the reference distribution (default the paper's white noise; 'gmrf': a smooth "
-                            "one fitted to the video, lower errors when filling holes in small clips: 22_descriptor_recovery)")
+                            "one fitted to the video - by maximum likelihood for fit, by pseudo-likelihood for recover and inpaint - "
+                            "lower errors when filling holes in small clips: 22_descriptor_recovery)")
     p.add_argument('--out', default=out, help=f'output folder (default {out})')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps (default: the best available)')
     p.add_argument('--seed', type=int, default=0)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_descriptor.ipynb #e63dc376
 from __future__ import annotations
-import math
+import math, warnings
 from contextlib import nullcontext
 from typing import Callable, Sequence
 import torch
@@ -111,12 +111,14 @@ class Descriptor(nn.Module):
             m = (x * w).sum((0, 2, 3, 4)) / w.sum((0, 2, 3, 4)).clamp_min(1)
         self.mean.copy_(m.view(-1, 1, 1, 1).to(self.mean)); return self
 
-    def fit_reference(self, videos: torch.Tensor, mask: torch.Tensor | None = None) -> 'Descriptor':
-        "Fit the reference to `videos` (observed pixels only, given a `mask`): its mean, and for 'gmrf' its (α, β_t, β_s)."
+    def fit_reference(self, videos: torch.Tensor, mask: torch.Tensor | None = None, method: str = 'ml') -> 'Descriptor':
+        "Fit the reference to `videos` (observed pixels only, given a `mask`): its mean, and for 'gmrf' its (α, β_t, β_s) by `method` ('ml'/'pl')."
+        if method not in ('ml', 'pl'): raise ValueError(f"fit_reference: method must be 'ml' or 'pl', got {method!r}")
         self.set_mean(videos, mask)
         if self.reference == 'gmrf':
             x = as_batch(videos)
-            self.ref_coef.copy_(fit_gmrf(self.standardize(x), None if mask is None else torch.broadcast_to(as_batch(mask), x.shape)))
+            self.ref_coef.copy_(fit_gmrf(self.standardize(x), None if mask is None else torch.broadcast_to(as_batch(mask), x.shape),
+                                         method=method))
         return self
 
     @property
@@ -244,11 +246,18 @@ def synthesize(model: Descriptor, n: int = 1, n_steps: int = 100, step_size: flo
     return LangevinResult(torch.cat([o.x for o in outs]), torch.cat([o.energy for o in outs], 1))
 
 # %% ../nbs/20_descriptor.ipynb #f4eb8bb9
-def fit_gmrf(v: torch.Tensor, mask: torch.Tensor | None = None, alpha: float | None = None, n_iter: int = 100) -> torch.Tensor:
-    "(α, β_t, β_s) of the GMRF reference for standardised videos `v` `(B, C, T, H, W)`: α = 1/variance (or `alpha`), β's by ML."
+def fit_gmrf(v: torch.Tensor, mask: torch.Tensor | None = None, alpha: float | None = None, n_iter: int = 100,
+             method: str = 'ml', min_pixels: int = 10) -> torch.Tensor:
+    "(α, β_t, β_s) of the GMRF reference for standardised videos `v` `(B, C, T, H, W)`, by maximum likelihood ('ml') or pseudo-likelihood ('pl')."
+    if method not in ('ml', 'pl'): raise ValueError(f"fit_gmrf: method must be 'ml' or 'pl', got {method!r}")
     v = v.detach().double()
     w = torch.ones_like(v) if mask is None else torch.broadcast_to(mask, v.shape).to(v)
     S0 = (w * v * v).sum() / w.sum().clamp_min(1)
+    if method == 'pl':
+        c = _fit_gmrf_pl(v, w, alpha, 1 / S0, min_pixels)
+        if c is not None: return c
+        warnings.warn(f"fit_gmrf: fewer than {min_pixels} observed pixels with all six neighbours observed; "
+                      "falling back to the maximum-likelihood fit")
     S = []
     for d in (2, 3, 4):                                        # mean squared differences over observed pairs
         pair = w.narrow(d, 1, v.shape[d] - 1) * w.narrow(d, 0, v.shape[d] - 1)
@@ -269,3 +278,33 @@ def fit_gmrf(v: torch.Tensor, mask: torch.Tensor | None = None, alpha: float | N
         return loss
     opt.step(nll)
     return torch.cat([a.view(1), p.detach().exp()]).float()
+
+def _nnls2(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    "Least squares `y ≈ X c` with two non-negative coefficients: the unconstrained fit, else the better one-coefficient fit."
+    c = torch.linalg.lstsq(X, y[:, None]).solution[:, 0]
+    if bool((c >= 0).all()): return c
+    best, out = None, torch.zeros_like(c)
+    for j in range(2):
+        cj = ((X[:, j] @ y) / (X[:, j] @ X[:, j]).clamp_min(1e-300)).clamp_min(0)
+        r = (y - X[:, j] * cj).square().sum()
+        if best is None or r < best: best, out = r, torch.zeros_like(c).index_fill(0, torch.tensor([j]), float(cj))
+    return out
+
+def _fit_gmrf_pl(v, w, alpha, floor, min_pixels):
+    "Pseudo-likelihood: regress each observed pixel whose six neighbours are observed on its time and space neighbour sums."
+    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1), slice(1, -1))
+    nb = lambda x, d, k: torch.roll(x, k, d)[inner]            # the neighbour at offset k along d (never wrapped: interior only)
+    ok = w[inner].clone()
+    for d in (2, 3, 4):
+        for k in (1, -1): ok *= nb(w, d, k)
+    sel = ok > 0
+    if int(sel.sum()) < min_pixels: return None
+    st = nb(v, 2, 1) + nb(v, 2, -1)                              # the two time neighbours
+    ss = nb(v, 3, 1) + nb(v, 3, -1) + nb(v, 4, 1) + nb(v, 4, -1)  # the four space neighbours
+    X, y = torch.stack([st[sel], ss[sel]], 1), v[inner][sel]
+    ct, cs = _nnls2(X, y)                                       # conditional mean = c_t Σ_time + c_s Σ_space
+    kappa = 1 / (y - X @ torch.stack([ct, cs])).square().mean().clamp_min(1e-12)   # conditional precision α + 2β_t + 4β_s
+    bt, bs = ct * kappa, cs * kappa
+    a = kappa - 2 * bt - 4 * bs if alpha is None else torch.tensor(float(alpha), dtype=v.dtype)
+    if alpha is None: a = torch.maximum(a, floor)               # α ≥ 1/variance, as in the ML fit
+    return torch.stack([a.to(v.dtype).reshape(()), bt, bs]).float()

@@ -25,6 +25,7 @@ class DescriptorConfig:
     layers: list | None = None              # explicit layer specs [(n_filters, kernel, stride), ...]
     sigma: float = 1 / 127.5                # reference std in model units: σ = 1 on the paper's [0, 255] scale
     reference: str = 'gaussian'             # or 'uniform' (§3.4), or 'gmrf' (a smooth reference fitted to the data, notebook 20)
+    ref_fit: str = 'ml'                     # how 'gmrf' is fitted: maximum likelihood ('ml') or pseudo-likelihood ('pl')
     n_chains: int = 3                       # M~, persistent synthesis chains
     n_steps: int = 20                       # l, Langevin steps per iteration
     step: float = 0.3                       # Langevin step in units of σ (the authors' 0.3 on [0, 255]; of `ref_scale` for 'gmrf')
@@ -83,7 +84,7 @@ class DescriptorLearning(Algorithm):
         if c.batch_size > len(self.videos): raise ValueError(f"batch_size={c.batch_size} exceeds the {len(self.videos)} training videos")
         self.net = Descriptor(self.videos.shape[1:], c.layer_specs(), sigma=c.sigma, reference=c.reference,
                               init_std=c.init_std, seed=seed).to(self.device)
-        self.net.fit_reference(self.videos, self._mask())           # its mean m (and the GMRF's coefficients)
+        self.net.fit_reference(self.videos, self._mask(), c.ref_fit)   # its mean m (and the GMRF's coefficients)
         self._ref_scale = self.net.ref_scale                          # read once: the reference is fixed from here on
         if c.grow_every > 0: self.net.depth = 1
         groups = [{'params': conv.parameters(), 'lr': lr} for conv, lr in zip(self.net.convs, c.layer_lrs(len(self.net.convs)))]
