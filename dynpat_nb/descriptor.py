@@ -11,7 +11,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import check_video, as_batch, make_generator, seeded
-from .langevin import langevin, LangevinResult, LangevinDivergence
+from .langevin import langevin, LangevinResult, LangevinDivergence, FourierPrecond
 
 # %% auto #0
 __all__ = ['PRESETS', 'layer_shapes', 'Descriptor', 'paper_exp1', 'paper_exp2', 'paper_exp2_minibatch', 'paper_exp3', 'tiny_exp1',
@@ -128,6 +128,14 @@ class Descriptor(nn.Module):
         a, bt, bs = self.ref_coef.tolist()
         return self.sigma / math.sqrt(a + 4 * bt + 8 * bs)
 
+    def preconditioner(self) -> FourierPrecond:
+        "The reference's covariance σ²Q⁻¹ on the periodic grid of the video's shape: Langevin steps in its units mix every direction alike."
+        a, bt, bs = self.ref_coef.double().tolist() if self.reference == 'gmrf' else (1.0, 0.0, 0.0)
+        T, H, W = self.shape[1:]
+        cos = lambda n: 2 * (1 - torch.cos(2 * math.pi * torch.arange(n, dtype=torch.float64) / n))
+        lam = a + bt * cos(T)[:, None, None] + bs * (cos(H)[None, :, None] + cos(W)[None, None, :])   # Q's eigenvalues
+        return FourierPrecond(lam.to(self.mean.device), self.sigma)
+
     def standardize(self, x: torch.Tensor) -> torch.Tensor:
         "v = (x − m)/σ: the video as the network reads it (the paper's mean-subtracted scale when σ = 1/127.5)."
         return (x - self.mean) / self.sigma
@@ -234,15 +242,16 @@ def init_chains(model: Descriptor, n: int, init: str | torch.Tensor = 'mean', ge
 def synthesize(model: Descriptor, n: int = 1, n_steps: int = 100, step_size: float | None = None,
                init: str | torch.Tensor = 'mean', seed: int | None = 0, generator: torch.Generator | None = None,
                noise: bool = True, bound: float | None = 10.0, chunk: int = 16,
-               callback: Callable | None = None) -> LangevinResult:
-    "Draw `n` videos from the descriptor with `n_steps` Langevin steps (eq. 7) from `init`; default step 0.3σ (0.3 `ref_scale`)."
+               callback: Callable | None = None, precondition: bool = False) -> LangevinResult:
+    "Draw `n` videos with `n_steps` Langevin steps (eq. 7) from `init`; default step 0.3σ (0.3 `ref_scale`, or 0.3 in the reference's units if `precondition`)."
     if n < 1: raise ValueError(f"n must be >= 1, got {n}")
     p = next(model.parameters())
     gen = generator if generator is not None else make_generator(seed, p.device)
-    s = 0.3 * model.ref_scale if step_size is None else float(step_size)
+    pc = model.preconditioner() if precondition else None
+    s = (0.3 if pc is not None else 0.3 * model.ref_scale) if step_size is None else float(step_size)
     x0 = init_chains(model, n, init, gen)
     outs = [langevin(model.energy, x0[i:i + chunk], n_steps, s, noise=noise, generator=gen, bound=bound,
-                     callback=callback, name='descriptor synthesis') for i in range(0, n, chunk)]
+                     callback=callback, name='descriptor synthesis', precond=pc) for i in range(0, n, chunk)]
     return LangevinResult(torch.cat([o.x for o in outs]), torch.cat([o.energy for o in outs], 1))
 
 # %% ../nbs/20_descriptor.ipynb #f4eb8bb9

@@ -26,9 +26,10 @@ class DescriptorConfig:
     sigma: float = 1 / 127.5                # reference std in model units: σ = 1 on the paper's [0, 255] scale
     reference: str = 'gaussian'             # or 'uniform' (§3.4), or 'gmrf' (a smooth reference fitted to the data, notebook 20)
     ref_fit: str = 'ml'                     # how 'gmrf' is fitted: maximum likelihood ('ml') or pseudo-likelihood ('pl')
+    precondition: bool = True               # 'gmrf': synthesis chains step in the reference's units (Langevin preconditioned by its covariance)
     n_chains: int = 3                       # M~, persistent synthesis chains
     n_steps: int = 20                       # l, Langevin steps per iteration
-    step: float = 0.3                       # Langevin step in units of σ (the authors' 0.3 on [0, 255]; of `ref_scale` for 'gmrf')
+    step: float = 0.3                       # Langevin step in units of σ (the authors' 0.3 on [0, 255]); 'gmrf': of `ref_scale`, or of the reference when preconditioned
     chain_init: str = 'mean'                # chains start at the mean ('mean') or from noise ('noise')
     n_iters: int = 1200                     # T
     grow_every: int = 0                     # > 0: layer-by-layer learning, one more layer every so many iterations
@@ -86,6 +87,7 @@ class DescriptorLearning(Algorithm):
                               init_std=c.init_std, seed=seed).to(self.device)
         self.net.fit_reference(self.videos, self._mask(), c.ref_fit)   # its mean m (and the GMRF's coefficients)
         self._ref_scale = self.net.ref_scale                          # read once: the reference is fixed from here on
+        self._precond = self.net.preconditioner() if c.precondition and c.reference == 'gmrf' else None
         if c.grow_every > 0: self.net.depth = 1
         groups = [{'params': conv.parameters(), 'lr': lr} for conv, lr in zip(self.net.convs, c.layer_lrs(len(self.net.convs)))]
         if c.optimizer == 'adam': self.opt = torch.optim.Adam(groups, betas=tuple(c.betas))
@@ -106,12 +108,13 @@ class DescriptorLearning(Algorithm):
     def synthesis_step(self) -> None:
         "Step 4 of Algorithm 1: `n_steps` Langevin steps of every persistent chain (eq. 7)."
         c = self.config
-        self.chains = self._langevin(self.chains, c.n_steps, None, 'synthesized videos')
+        self.chains = self._langevin(self.chains, c.n_steps, None, 'synthesized videos', self._precond)
 
-    def _langevin(self, x, n_steps, free, name):
+    def _langevin(self, x, n_steps, free, name, precond=None):
         "`langevin` on the descriptor's energy; a divergence names both knobs (Langevin step and learning rate)."
         c = self.config
-        try: return langevin(self.net.energy, x, n_steps, self.step_size, free=free, generator=self.gen, bound=c.bound, name=name).x
+        s = self.step_size if precond is None else c.step                 # a preconditioned step is in the reference's units
+        try: return langevin(self.net.energy, x, n_steps, s, free=free, generator=self.gen, bound=c.bound, name=name, precond=precond).x
         except LangevinDivergence as e:
             raise LangevinDivergence(f"{e} If the chains were stable in earlier iterations, the filters grew too fast: lower "
                                      f"the learning rate (lr={c.lr:g}, lrs={c.lrs}) or the step (step={c.step:g} σ).") from None
@@ -141,8 +144,9 @@ class DescriptorLearning(Algorithm):
 
     def synthesize(self, n: int = 3, n_steps: int | None = None, init: str | torch.Tensor = 'mean', seed: int = 0):
         "New chains from the learned model (`descriptor.synthesize` with this run's step size)."
-        return synthesize(self.net, n, self.config.n_steps if n_steps is None else n_steps, self.step_size, init, seed,
-                          bound=self.config.bound)
+        pre = self._precond is not None
+        return synthesize(self.net, n, self.config.n_steps if n_steps is None else n_steps, self.config.step if pre else self.step_size,
+                          init, seed, bound=self.config.bound, precondition=pre)
 
 # %% ../nbs/21_descriptor_learning.ipynb #66283bb0
 def learn_descriptor(videos: torch.Tensor, config: DescriptorConfig | None = None, n_iters: int | None = None,

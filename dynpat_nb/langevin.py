@@ -15,7 +15,8 @@ from torch.overrides import TorchFunctionMode
 
 # %% auto #0
 __all__ = ['SPEEDUPS', 'LangevinDivergence', 'energy_and_grad', 'Speedups', 'speedups', 'set_speedups', 'energy_modules',
-           'frozen_params', 'LangevinResult', 'langevin', 'conv_transpose3d_poly', 'FastConv3d', 'compiled_energy']
+           'frozen_params', 'LangevinResult', 'langevin', 'FourierPrecond', 'conv_transpose3d_poly', 'FastConv3d',
+           'compiled_energy']
 
 # %% ../nbs/05_langevin.ipynb #6ea5658a
 class LangevinDivergence(RuntimeError):
@@ -105,10 +106,12 @@ def _sq_norm(r: torch.Tensor) -> torch.Tensor:
 def langevin(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n_steps: int, step_size: float,
              free: torch.Tensor | None = None, noise: bool = True, metropolis: bool = False,
              generator: torch.Generator | None = None, bound: float | None = None,
-             callback: Callable[[int, torch.Tensor], None] | None = None, name: str = 'x') -> LangevinResult:
-    "Run `n_steps` Langevin steps `x ← x − s²/2 ∇U(x) + s ε` on the chains `x` (only `free` entries move)."
+             callback: Callable[[int, torch.Tensor], None] | None = None, name: str = 'x',
+             precond: 'FourierPrecond | None' = None) -> LangevinResult:
+    "Run `n_steps` Langevin steps `x ← x − s²/2 M∇U(x) + s M^½ε` on the chains `x` (only `free` entries move; M = I unless `precond`)."
     if n_steps < 0: raise ValueError(f"n_steps must be >= 0, got {n_steps}")
     if not step_size > 0: raise ValueError(f"step_size must be > 0, got {step_size}")
+    if precond is not None and metropolis: raise ValueError("langevin: metropolis=True is not implemented with a preconditioner")
     s, sp = float(step_size), SPEEDUPS
     x = x.detach().clone()
     if free is not None:
@@ -125,8 +128,13 @@ def langevin(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n_
         for k in range(n_steps):                                     # no host synchronisation inside this loop
             energies[k] = u
             eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) if noise else None
-            prop = torch.add(x, g, alpha=-(s * s / 2))                   # x − s²/2 ∇U + s ε in two fused passes:
-            if noise: prop.add_(eps, alpha=s)                            # + noise: descriptor eq. 7, generator eq. 4's sampler
+            if precond is not None:                                      # x − s²/2 M∇U + s M^½ε; a masked chain moves by
+                gm = precond.apply(g if free is None else torch.where(free, g, 0.0))   # M's free block: zero ∇U elsewhere first
+                prop = torch.add(x, gm, alpha=-(s * s / 2))
+                if noise: prop.add_(precond.sqrt(eps), alpha=s)
+            else:
+                prop = torch.add(x, g, alpha=-(s * s / 2))               # x − s²/2 ∇U + s ε in two fused passes:
+                if noise: prop.add_(eps, alpha=s)                        # + noise: descriptor eq. 7, generator eq. 4's sampler
             prop = move(prop, x)
             if fmt is not None: prop = prop.contiguous(memory_format=fmt)
             if not metropolis:
@@ -149,6 +157,21 @@ def langevin(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n_
     if fmt is not None: x = x.contiguous()
     _check_finite(energies, x, s, name, bound)
     return LangevinResult(x, energies, None if accepted is None else accepted / max(n_steps, 1))
+
+class FourierPrecond:
+    "M = scale² F⁻¹ diag(1/λ) F over the last three dims (a periodic grid); `apply` is M·g, `sqrt` is M^½·ε."
+    def __init__(self, lam: torch.Tensor, scale: float = 1.0):
+        if lam.ndim != 3: raise ValueError(f"FourierPrecond: lam must be (T, H, W) eigenvalues, got shape {tuple(lam.shape)}")
+        if not bool((lam > 0).all()): raise ValueError("FourierPrecond: every eigenvalue must be > 0")
+        self.shape = tuple(lam.shape)
+        lam = lam[..., : lam.shape[-1] // 2 + 1]                 # the half-spectrum rfftn keeps
+        self.inv, self.inv_sqrt = scale ** 2 / lam, scale / lam.sqrt()
+    def _mul(self, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if tuple(z.shape[-3:]) != self.shape: raise ValueError(f"FourierPrecond: built for {self.shape}, got {tuple(z.shape[-3:])}")
+        dims = (-3, -2, -1)
+        return torch.fft.irfftn(torch.fft.rfftn(z, dim=dims) * w.to(z.device, z.dtype), s=self.shape, dim=dims)
+    def apply(self, g: torch.Tensor) -> torch.Tensor: return self._mul(g, self.inv)
+    def sqrt(self, eps: torch.Tensor) -> torch.Tensor: return self._mul(eps, self.inv_sqrt)
 
 class _EnergyGrad:
     "`energy_and_grad` under the current `Speedups`: autocast, compiled energy, chunks of chains."
