@@ -16,7 +16,7 @@ from .langevin import langevin, LangevinResult, LangevinDivergence, FourierPreco
 # %% auto #0
 __all__ = ['PRESETS', 'layer_shapes', 'Descriptor', 'paper_exp1', 'paper_exp2', 'paper_exp2_minibatch', 'paper_exp3', 'tiny_exp1',
            'tiny_exp2', 'tiny_exp3', 'activation_pattern', 'linear_piece', 'reconstruct', 'init_chains', 'synthesize',
-           'fit_gmrf']
+           'fit_gmrf', 'gmrf_precision', 'gmrf_conditional_mean']
 
 # %% ../nbs/20_descriptor.ipynb #ea8754da
 def _norm_layer(spec, i: int) -> tuple:
@@ -112,8 +112,8 @@ class Descriptor(nn.Module):
         self.mean.copy_(m.view(-1, 1, 1, 1).to(self.mean)); return self
 
     def fit_reference(self, videos: torch.Tensor, mask: torch.Tensor | None = None, method: str = 'ml') -> 'Descriptor':
-        "Fit the reference to `videos` (observed pixels only, given a `mask`): its mean, and for 'gmrf' its (α, β_t, β_s) by `method` ('ml'/'pl')."
-        if method not in ('ml', 'pl'): raise ValueError(f"fit_reference: method must be 'ml' or 'pl', got {method!r}")
+        "Fit the reference to `videos` (observed pixels only, given a `mask`): its mean, and for 'gmrf' its (α, β_t, β_s) by `method` (`fit_gmrf`)."
+        if method not in ('ml', 'pl', 'holdout'): raise ValueError(f"fit_reference: method must be 'ml', 'pl' or 'holdout', got {method!r}")
         self.set_mean(videos, mask)
         if self.reference == 'gmrf':
             x = as_batch(videos)
@@ -257,8 +257,9 @@ def synthesize(model: Descriptor, n: int = 1, n_steps: int = 100, step_size: flo
 # %% ../nbs/20_descriptor.ipynb #f4eb8bb9
 def fit_gmrf(v: torch.Tensor, mask: torch.Tensor | None = None, alpha: float | None = None, n_iter: int = 100,
              method: str = 'ml', min_pixels: int = 10) -> torch.Tensor:
-    "(α, β_t, β_s) of the GMRF reference for standardised videos `v` `(B, C, T, H, W)`, by maximum likelihood ('ml') or pseudo-likelihood ('pl')."
-    if method not in ('ml', 'pl'): raise ValueError(f"fit_gmrf: method must be 'ml' or 'pl', got {method!r}")
+    "(α, β_t, β_s) of the GMRF reference for standardised videos `v` `(B, C, T, H, W)`: maximum likelihood ('ml'), pseudo-likelihood ('pl') or held-out filling ('holdout')."
+    if method not in ('ml', 'pl', 'holdout'): raise ValueError(f"fit_gmrf: method must be 'ml', 'pl' or 'holdout', got {method!r}")
+    if method == 'holdout': return _fit_gmrf_holdout(v, mask, min_pixels)
     v = v.detach().double()
     w = torch.ones_like(v) if mask is None else torch.broadcast_to(mask, v.shape).to(v)
     S0 = (w * v * v).sum() / w.sum().clamp_min(1)
@@ -288,6 +289,18 @@ def fit_gmrf(v: torch.Tensor, mask: torch.Tensor | None = None, alpha: float | N
     opt.step(nll)
     return torch.cat([a.view(1), p.detach().exp()]).float()
 
+def _neighbour_sums(v: torch.Tensor, w: torch.Tensor):
+    "Observed pixels whose six neighbours are observed too (`w` > 0): their values, time-neighbour sums, space-neighbour sums."
+    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1), slice(1, -1))
+    nb = lambda x, d, k: torch.roll(x, k, d)[inner]            # the neighbour at offset k along d (never wrapped: interior only)
+    ok = w[inner].clone()
+    for d in (2, 3, 4):
+        for k in (1, -1): ok *= nb(w, d, k)
+    sel = ok > 0
+    st = nb(v, 2, 1) + nb(v, 2, -1)                              # the two time neighbours
+    ss = nb(v, 3, 1) + nb(v, 3, -1) + nb(v, 4, 1) + nb(v, 4, -1)  # the four space neighbours
+    return v[inner][sel], st[sel], ss[sel]
+
 def _nnls2(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     "Least squares `y ≈ X c` with two non-negative coefficients: the unconstrained fit, else the better one-coefficient fit."
     c = torch.linalg.lstsq(X, y[:, None]).solution[:, 0]
@@ -301,19 +314,64 @@ def _nnls2(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _fit_gmrf_pl(v, w, alpha, floor, min_pixels):
     "Pseudo-likelihood: regress each observed pixel whose six neighbours are observed on its time and space neighbour sums."
-    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1), slice(1, -1))
-    nb = lambda x, d, k: torch.roll(x, k, d)[inner]            # the neighbour at offset k along d (never wrapped: interior only)
-    ok = w[inner].clone()
-    for d in (2, 3, 4):
-        for k in (1, -1): ok *= nb(w, d, k)
-    sel = ok > 0
-    if int(sel.sum()) < min_pixels: return None
-    st = nb(v, 2, 1) + nb(v, 2, -1)                              # the two time neighbours
-    ss = nb(v, 3, 1) + nb(v, 3, -1) + nb(v, 4, 1) + nb(v, 4, -1)  # the four space neighbours
-    X, y = torch.stack([st[sel], ss[sel]], 1), v[inner][sel]
+    y, st, ss = _neighbour_sums(v, w)
+    if len(y) < min_pixels: return None
+    X = torch.stack([st, ss], 1)
     ct, cs = _nnls2(X, y)                                       # conditional mean = c_t Σ_time + c_s Σ_space
     kappa = 1 / (y - X @ torch.stack([ct, cs])).square().mean().clamp_min(1e-12)   # conditional precision α + 2β_t + 4β_s
     bt, bs = ct * kappa, cs * kappa
     a = kappa - 2 * bt - 4 * bs if alpha is None else torch.tensor(float(alpha), dtype=v.dtype)
     if alpha is None: a = torch.maximum(a, floor)               # α ≥ 1/variance, as in the ML fit
     return torch.stack([a.to(v.dtype).reshape(()), bt, bs]).float()
+
+def gmrf_precision(v: torch.Tensor, coef) -> torch.Tensor:
+    "Q·v for the GMRF energy α‖v‖²/2 + β_t‖Δ_t v‖²/2 + β_s(‖Δ_h v‖² + ‖Δ_w v‖²)/2 (its gradient), on `(B, C, T, H, W)`."
+    a, bt, bs = (float(c) for c in coef)
+    out = a * v
+    for d, b in ((2, bt), (3, bs), (4, bs)):
+        if b == 0: continue
+        dv = F.pad(_diff(v, d), [0, 0] * (4 - d) + [1, 1])      # Δv with a zero at both ends along d
+        out = out + b * (dv.narrow(d, 0, v.shape[d]) - dv.narrow(d, 1, v.shape[d]))   # Δᵀ Δ v
+    return out
+
+def gmrf_conditional_mean(v: torch.Tensor, mask: torch.Tensor, coef, n_iter: int = 1000, tol: float = 1e-8) -> torch.Tensor:
+    "E[v_hidden | v_observed] under the GMRF `coef`: Q_hh x = −Q_ho v_o solved by conjugate gradients; observed entries kept."
+    obs = torch.broadcast_to(mask, v.shape)
+    free = (~obs).to(v.dtype)
+    x0 = torch.where(obs, v, torch.zeros_like(v))
+    b = -gmrf_precision(x0, coef) * free
+    y, r = torch.zeros_like(v), b.clone()
+    p, rs, stop = r.clone(), (r * r).sum(), tol * (b * b).sum()
+    for _ in range(n_iter):
+        if not rs > stop: break
+        Ap = gmrf_precision(p, coef) * free
+        step = rs / (p * Ap).sum()
+        y, r = y + step * p, r - step * Ap
+        rs_new = (r * r).sum()
+        p, rs = r + (rs_new / rs) * p, rs_new
+    return torch.where(obs, v, y)
+
+def _fit_gmrf_holdout(v, mask, min_pixels, ratios=(1e-1, 1e-2, 1e-3, 1e-4), mixes=tuple(i / 10 for i in range(11))):
+    "The (α/β, β_t/β) pair whose conditional mean best refills observed pixels hidden by the occlusion moved half a clip away."
+    if mask is None or bool(torch.broadcast_to(mask, v.shape).all()):
+        raise ValueError("fit_gmrf: method='holdout' needs a mask with hidden pixels (it imitates them)")
+    v = v.detach().double()
+    obs = torch.broadcast_to(mask, v.shape)
+    shift = torch.roll(obs, tuple(n // 2 for n in v.shape[2:]), (2, 3, 4))   # the same holes, elsewhere
+    fit, held = obs & shift, obs & ~shift
+    if int(held.sum()) < min_pixels:
+        warnings.warn("fit_gmrf: the moved occlusion hides too few observed pixels; falling back to pseudo-likelihood")
+        return fit_gmrf(v, mask, method='pl', min_pixels=min_pixels)
+    best = None
+    for rho in ratios:
+        for mix in mixes:
+            c = (rho, mix, 1 - mix)                              # the conditional mean depends on the ratios only
+            err = (gmrf_conditional_mean(v, fit, c) - v).abs()[held].mean()
+            if best is None or err < best[0]: best = (err, c)
+    rho, mix, _ = best[1]
+    den = rho + 2 * mix + 4 * (1 - mix)                          # κ/B: the conditional precision α + 2β_t + 4β_s over B
+    y, st, ss = _neighbour_sums(v, obs.to(v))
+    if len(y) >= min_pixels: res = (y - (mix * st + (1 - mix) * ss) / den).square().mean()   # 1/κ: a pixel given its six neighbours
+    else: res = best[0] ** 2                                     # too few: the held-out error (a wider conditional)
+    B = 1 / (den * float(res.clamp_min(1e-12)))
+    return torch.tensor([rho * B, mix * B, (1 - mix) * B]).float()
