@@ -220,11 +220,17 @@ def linear_piece(model: Descriptor, x: torch.Tensor) -> tuple[torch.Tensor, torc
         B, = torch.autograd.grad(f.sum(), v)
     return (f.detach() - (v.detach() * B).flatten(1).sum(1)), B
 
-def reconstruct(model: Descriptor, x: torch.Tensor) -> torch.Tensor:
-    "The network's reconstruction of `x` in model units, m + σ ∂f/∂v: the mean of the Gaussian piece `x` lies in (eq. 6)."
-    if model.reference != 'gaussian':
-        raise ValueError(f"reconstruct: m + σB is the piece's mean under the white-noise ('gaussian') reference, not {model.reference!r}")
-    return model.mean + model.sigma * linear_piece(model, x)[1]
+def reconstruct(model: Descriptor, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    "The mean of the Gaussian piece `x` lies in (eq. 6), in model units: m + σB (white noise), m + σQ⁻¹B (GMRF); given a `mask`, of the hidden entries given the observed."
+    if model.reference == 'uniform':
+        raise ValueError("reconstruct: under the uniform reference a piece is not Gaussian (f is linear on it); use 'gaussian' or 'gmrf'")
+    x = as_batch(x)
+    B = linear_piece(model, x)[1]
+    if model.reference == 'gaussian' and mask is None: return model.mean + model.sigma * B     # eq. 6: Q = I
+    coef = model.ref_coef.double() if model.reference == 'gmrf' else (1.0, 0.0, 0.0)
+    obs = torch.zeros(x.shape, dtype=torch.bool, device=x.device) if mask is None else torch.broadcast_to(mask, x.shape)
+    y = gmrf_conditional_mean(model.standardize(x).double(), obs, coef, b=B.double())           # Q_hh y_h = B_h − Q_ho v_o
+    return torch.where(obs, x, model.mean + model.sigma * y.to(x.dtype))
 
 # %% ../nbs/20_descriptor.ipynb #803c546c
 def init_chains(model: Descriptor, n: int, init: str | torch.Tensor = 'mean', generator: torch.Generator | None = None) -> torch.Tensor:
@@ -334,12 +340,13 @@ def gmrf_precision(v: torch.Tensor, coef) -> torch.Tensor:
         out = out + b * (dv.narrow(d, 0, v.shape[d]) - dv.narrow(d, 1, v.shape[d]))   # Δᵀ Δ v
     return out
 
-def gmrf_conditional_mean(v: torch.Tensor, mask: torch.Tensor, coef, n_iter: int = 1000, tol: float = 1e-8) -> torch.Tensor:
-    "E[v_hidden | v_observed] under the GMRF `coef`: Q_hh x = −Q_ho v_o solved by conjugate gradients; observed entries kept."
+def gmrf_conditional_mean(v: torch.Tensor, mask: torch.Tensor, coef, b: torch.Tensor | None = None,
+                          n_iter: int = 1000, tol: float = 1e-8) -> torch.Tensor:
+    "E[v_hidden | v_observed] under the GMRF `coef` tilted by exp(<b, v>): Q_hh x = b_h − Q_ho v_o by conjugate gradients; observed entries kept."
     obs = torch.broadcast_to(mask, v.shape)
     free = (~obs).to(v.dtype)
     x0 = torch.where(obs, v, torch.zeros_like(v))
-    b = -gmrf_precision(x0, coef) * free
+    b = (-gmrf_precision(x0, coef) if b is None else b - gmrf_precision(x0, coef)) * free
     y, r = torch.zeros_like(v), b.clone()
     p, rs, stop = r.clone(), (r * r).sum(), tol * (b * b).sum()
     for _ in range(n_iter):

@@ -11,6 +11,7 @@ from .core import check_video, as_batch, get_device
 from .learner import Learner
 from .metrics import recovery_error
 from .descriptor_learning import DescriptorConfig, DescriptorLearning
+from .descriptor import reconstruct
 
 # %% auto #0
 __all__ = ['RecoveryConfig', 'DescriptorRecovery', 'recover', 'compare_recovery', 'add_moving_object']
@@ -41,7 +42,7 @@ class RecoveryConfig(DescriptorConfig):
 # %% ../nbs/22_descriptor_recovery.ipynb #8d4c5e70
 class DescriptorRecovery(DescriptorLearning):
     "Algorithm 2: recover the occluded pixels (k masked Langevin steps), synthesize (l steps), learn (eq. 8)."
-    state_attrs = ('net', 'opt', 'chains', 'rec', 'rec_sum', 'rec_n')
+    state_attrs = ('net', 'opt', 'chains', 'rec', 'rec_sum', 'rec_n', 'piece_sum')
 
     def __init__(self, videos: torch.Tensor, masks: torch.Tensor, config: RecoveryConfig | None = None, device=None, seed: int = 0):
         v = as_batch(check_video(videos, 'videos'))
@@ -60,6 +61,7 @@ class DescriptorRecovery(DescriptorLearning):
             self.rec = heat_diffusion(self.videos, self.masks)
         else: raise ValueError(f"rec_init must be 'mean' or 'heat', got {self.config.rec_init!r}")
         self.rec_sum, self.rec_n = torch.zeros_like(self.rec), torch.zeros((), device=self.device)
+        self.piece_sum = torch.zeros_like(self.rec)
 
     def _mask(self): return self.masks
 
@@ -78,6 +80,7 @@ class DescriptorRecovery(DescriptorLearning):
         out = super().step(it)                                  # synthesis (step 6) and learning (steps 7-8)
         if it >= self.config.avg_from * self.config.n_iters:
             self.rec_sum += self.rec; self.rec_n += 1
+            if self.net.reference != 'uniform': self.piece_sum += reconstruct(self.net, self.rec, self.masks)
         return out
 
     @property
@@ -89,6 +92,11 @@ class DescriptorRecovery(DescriptorLearning):
         "Posterior-mean estimate: the recovery states averaged over the later iterations (the final state before then)."
         if float(self.rec_n) == 0: return self.recovered
         return torch.where(self.masks, self.videos, self.rec_sum / self.rec_n).detach()
+    @property
+    def recovered_piece_mean(self) -> torch.Tensor:
+        "Rao-Blackwellised estimate: at each later iteration the conditional mean of the hidden pixels on the recovery state's piece (eq. 6), averaged."
+        if self.net.reference == 'uniform' or float(self.rec_n) == 0: return self.recovered_mean
+        return torch.where(self.masks, self.videos, self.piece_sum / self.rec_n).detach()
 
 # %% ../nbs/22_descriptor_recovery.ipynb #f189c37a
 def recover(videos: torch.Tensor, masks: torch.Tensor, config: RecoveryConfig | None = None, n_iters: int | None = None,
@@ -110,9 +118,11 @@ def compare_recovery(truth: torch.Tensor, mask: torch.Tensor, config: RecoveryCo
     algo, hist = recover(obs, mask, config, n_iters, seed=seed, progress=progress)
     lim = (lambda x: x.clamp(-1, 1)) if clip else (lambda x: x)            # a video's valid range, as saved to a file
     out = {'seconds': time.time() - t0, 'iters': len(hist),
-           'final': lim(algo.recovered[0]), 'mean': lim(algo.recovered_mean[0]), 'synthesized': algo.chains.detach()}
+           'final': lim(algo.recovered[0]), 'mean': lim(algo.recovered_mean[0]), 'piece': lim(algo.recovered_piece_mean[0]),
+           'synthesized': algo.chains.detach()}
     out['err_final'] = float(recovery_error(out['final'], truth, mask))
     out['err_mean'] = float(recovery_error(out['mean'], truth, mask))
+    out['err_piece'] = float(recovery_error(out['piece'], truth, mask))
     if mrf:
         from dynpat_nb.baselines import mrf_fill
         for norm in ('l1', 'l2'):
