@@ -79,6 +79,7 @@ def descriptor_config(model: str, preset: str = 'tiny', iters: int | None = None
     base = cls.tiny() if preset == 'tiny' else cls.paper()
     c = dataclasses.replace(base, arch=arch if preset == 'paper' else f'tiny_{arch}', reference=reference)
     if reference == 'gmrf': c = dataclasses.replace(c, lr=1e-4)   # 1e-3 diverged in 5 of 8 runs (22_descriptor_recovery)
+    if reference == 'gmrf' and recovery: c = dataclasses.replace(c, lr=0.0)   # recovery: the reference fitted to the holes, f = 0 (ibid.)
     return dataclasses.replace(c, n_iters=iters) if iters is not None else c
 
 def model_extent(model: str, preset: str, frames: int | None, size) -> tuple[int, tuple[int, int]]:
@@ -208,7 +209,8 @@ def _recover(video, mask, args, G=None, cfg=None) -> torch.Tensor:
         return rec.mean.cpu()
     algo, _ = descriptor_recover(video, mask, descriptor_config(args.model, args.preset, args.iters, True, args.reference),
                                  device=args.device, seed=args.seed, progress=progress)   # Algorithm 2
-    return algo.recovered_mean[0].cpu()
+    gmrf = algo.net.reference == 'gmrf'                                  # its pieces' conditional means (22_descriptor_recovery)
+    return (algo.recovered_piece_mean if gmrf else algo.recovered_mean)[0].cpu()
 
 def cmd_recover(args, inpaint: bool = False) -> dict:
     t0, out = time.time(), Path(args.out)
@@ -298,7 +300,7 @@ def _common(p, model=True, out='dynpat_out'):
         p.add_argument('--iters', type=int, help='learning iterations (default: the preset\'s)')
         p.add_argument('--reference', choices=('gaussian', 'uniform', 'gmrf'), default='gaussian',
                        help="descriptor models: the reference distribution (default the paper's white noise; 'gmrf': a smooth "
-                            "one fitted to the video - by maximum likelihood for fit, by pseudo-likelihood for recover and inpaint - "
+                            "one fitted to the video - by maximum likelihood for fit; for recover and inpaint fitted to the holes, the network left at 0, the best setting in 22_descriptor_recovery - "
                             "lower errors when filling holes in small clips: 22_descriptor_recovery)")
     p.add_argument('--out', default=out, help=f'output folder (default {out})')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps (default: the best available)')

@@ -24,7 +24,7 @@ class RecoveryConfig(DescriptorConfig):
     avg_from: float = 0.5                   # average the recovery states from this fraction of n_iters on
     rec_init: str = 'mean'                  # occluded pixels start at the observed mean ('mean') or a heat-diffusion fill ('heat')
     rec_from: float = 0.0                   # start the recovery steps at this fraction of n_iters (0: at once, as in the paper)
-    ref_fit: str = 'pl'                     # 'gmrf' fitted by pseudo-likelihood: the conditionals that filling holes uses
+    ref_fit: str = 'holdout'                # 'gmrf' fitted to refill observed pixels hidden like the holes ('pl', 'ml': fit_gmrf)
 
     @classmethod
     def paper(cls, **kw):
