@@ -71,6 +71,11 @@ def _diff(v: torch.Tensor, d: int) -> torch.Tensor:
     "Differences of neighbours along dimension `d`: v[i+1] − v[i]."
     return v.narrow(d, 1, v.shape[d] - 1) - v.narrow(d, 0, v.shape[d] - 1)
 
+def _laplacian_eigs(T: int, H: int, W: int, dtype=torch.float64, device=None):
+    "Eigenvalues 2(1 − cos ω) of the periodic second difference along time, height and width, shaped to broadcast to (T, H, W)."
+    e = lambda n: 2 * (1 - torch.cos(2 * math.pi * torch.arange(n, dtype=dtype, device=device) / n))
+    return e(T)[:, None, None], e(H)[None, :, None], e(W)[None, None, :]
+
 class Descriptor(nn.Module):
     "Spatial-temporal generative ConvNet: score f (eq. 3) and energy U = ||v||²/2 − f(v), v = (I − mean)/σ (eqs. 4, 6)."
     references = ('gaussian', 'uniform', 'gmrf')
@@ -131,10 +136,8 @@ class Descriptor(nn.Module):
     def preconditioner(self) -> FourierPrecond:
         "The reference's covariance σ²Q⁻¹ on the periodic grid of the video's shape: Langevin steps in its units mix every direction alike."
         a, bt, bs = self.ref_coef.double().tolist() if self.reference == 'gmrf' else (1.0, 0.0, 0.0)
-        T, H, W = self.shape[1:]
-        cos = lambda n: 2 * (1 - torch.cos(2 * math.pi * torch.arange(n, dtype=torch.float64) / n))
-        lam = a + bt * cos(T)[:, None, None] + bs * (cos(H)[None, :, None] + cos(W)[None, None, :])   # Q's eigenvalues
-        return FourierPrecond(lam.to(self.mean.device), self.sigma)
+        et, eh, ew = _laplacian_eigs(*self.shape[1:], device=self.mean.device)
+        return FourierPrecond(a + bt * et + bs * (eh + ew), self.sigma)          # Q's eigenvalues on the periodic grid
 
     def standardize(self, x: torch.Tensor) -> torch.Tensor:
         "v = (x − m)/σ: the video as the network reads it (the paper's mean-subtracted scale when σ = 1/127.5)."
@@ -278,9 +281,7 @@ def fit_gmrf(v: torch.Tensor, mask: torch.Tensor | None = None, alpha: float | N
     for d in (2, 3, 4):                                        # mean squared differences over observed pairs
         pair = w.narrow(d, 1, v.shape[d] - 1) * w.narrow(d, 0, v.shape[d] - 1)
         S.append((pair * _diff(v, d) ** 2).sum() / pair.sum().clamp_min(1))
-    T, H, W = v.shape[2:]
-    cos = lambda n: 2 * (1 - torch.cos(2 * math.pi * torch.arange(n, dtype=v.dtype, device=v.device) / n))
-    et, eh, ew = cos(T)[:, None, None], cos(H)[None, :, None], cos(W)[None, None, :]
+    et, eh, ew = _laplacian_eigs(*v.shape[2:], dtype=v.dtype, device=v.device)
     a = 1 / S0 if alpha is None else torch.tensor(float(alpha), dtype=v.dtype, device=v.device)
     p = torch.zeros(2, dtype=v.dtype, device=v.device, requires_grad=True)
     opt = torch.optim.LBFGS([p], max_iter=n_iter, line_search_fn='strong_wolfe')
