@@ -360,21 +360,23 @@ def gmrf_conditional_mean(v: torch.Tensor, mask: torch.Tensor, coef, b: torch.Te
     return torch.where(obs, v, y)
 
 def _fit_gmrf_holdout(v, mask, min_pixels, ratios=(1e-1, 1e-2, 1e-3, 1e-4), mixes=tuple(i / 10 for i in range(11))):
-    "The (α/β, β_t/β) pair whose conditional mean best refills observed pixels hidden by the occlusion moved half a clip away."
+    "The (α/β, β_t/β) pair whose conditional mean best refills observed pixels hidden by moved copies of the occlusion."
     if mask is None or bool(torch.broadcast_to(mask, v.shape).all()):
         raise ValueError("fit_gmrf: method='holdout' needs a mask with hidden pixels (it imitates them)")
     v = v.detach().double()
     obs = torch.broadcast_to(mask, v.shape)
-    shift = torch.roll(obs, tuple(n // 2 for n in v.shape[2:]), (2, 3, 4))   # the same holes, elsewhere
-    fit, held = obs & shift, obs & ~shift
-    if int(held.sum()) < min_pixels:
+    moved = (torch.roll(obs, tuple(n // 2 for n in v.shape[2:]), (2, 3, 4)),   # the same holes half a clip away (wrapping
+             obs.flip(2, 3, 4))                                              # across the borders) and mirrored (not wrapping)
+    sets = [(obs & m, obs & ~m) for m in moved]                  # (pixels the fill reads, observed pixels it refills)
+    n_held = sum(int(h.sum()) for _, h in sets)
+    if n_held < min_pixels:
         warnings.warn("fit_gmrf: the moved occlusion hides too few observed pixels; falling back to pseudo-likelihood")
         return fit_gmrf(v, mask, method='pl', min_pixels=min_pixels)
     best = None
     for rho in ratios:
         for mix in mixes:
             c = (rho, mix, 1 - mix)                              # the conditional mean depends on the ratios only
-            err = (gmrf_conditional_mean(v, fit, c) - v).abs()[held].mean()
+            err = sum((gmrf_conditional_mean(v, f, c) - v).abs()[h].sum() for f, h in sets) / n_held
             if best is None or err < best[0]: best = (err, c)
     rho, mix, _ = best[1]
     den = rho + 2 * mix + 4 * (1 - mix)                          # κ/B: the conditional precision α + 2β_t + 4β_s over B
