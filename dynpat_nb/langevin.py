@@ -166,12 +166,15 @@ class FourierPrecond:
         self.shape = tuple(lam.shape)
         lam = lam[..., : lam.shape[-1] // 2 + 1]                 # the half-spectrum rfftn keeps
         self.inv, self.inv_sqrt = scale ** 2 / lam, scale / lam.sqrt()
-    def _mul(self, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        self._cast = {}                                           # the weights in each (device, dtype) asked for, made once
+    def _mul(self, z: torch.Tensor, which: str) -> torch.Tensor:
         if tuple(z.shape[-3:]) != self.shape: raise ValueError(f"FourierPrecond: built for {self.shape}, got {tuple(z.shape[-3:])}")
+        key = (which, z.device, z.dtype)
+        if key not in self._cast: self._cast[key] = getattr(self, which).to(z.device, z.dtype)
         dims = (-3, -2, -1)
-        return torch.fft.irfftn(torch.fft.rfftn(z, dim=dims) * w.to(z.device, z.dtype), s=self.shape, dim=dims)
-    def apply(self, g: torch.Tensor) -> torch.Tensor: return self._mul(g, self.inv)
-    def sqrt(self, eps: torch.Tensor) -> torch.Tensor: return self._mul(eps, self.inv_sqrt)
+        return torch.fft.irfftn(torch.fft.rfftn(z, dim=dims) * self._cast[key], s=self.shape, dim=dims)
+    def apply(self, g: torch.Tensor) -> torch.Tensor: return self._mul(g, 'inv')
+    def sqrt(self, eps: torch.Tensor) -> torch.Tensor: return self._mul(eps, 'inv_sqrt')
 
 class _EnergyGrad:
     "`energy_and_grad` under the current `Speedups`: autocast, compiled energy, chunks of chains."
