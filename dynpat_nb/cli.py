@@ -300,8 +300,8 @@ def _common(p, model=True, out='dynpat_out'):
         p.add_argument('--iters', type=int, help='learning iterations (default: the preset\'s)')
         p.add_argument('--reference', choices=('gaussian', 'uniform', 'gmrf'), default='gaussian',
                        help="descriptor models: the reference distribution (default the paper's white noise; 'gmrf': a smooth "
-                            "one fitted to the video - by maximum likelihood for fit; for recover and inpaint fitted to the holes, the network left at 0, the best setting in 22_descriptor_recovery - "
-                            "lower errors when filling holes in small clips: 22_descriptor_recovery)")
+                            "one fitted to the video - recover and inpaint fit it to the holes and leave the network at 0, "
+                            "the lowest errors measured in 22_descriptor_recovery)")
     p.add_argument('--out', default=out, help=f'output folder (default {out})')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps (default: the best available)')
     p.add_argument('--seed', type=int, default=0)

@@ -25,7 +25,7 @@ class DescriptorConfig:
     layers: list | None = None              # explicit layer specs [(n_filters, kernel, stride), ...]
     sigma: float = 1 / 127.5                # reference std in model units: σ = 1 on the paper's [0, 255] scale
     reference: str = 'gaussian'             # or 'uniform' (§3.4), or 'gmrf' (a smooth reference fitted to the data, notebook 20)
-    ref_fit: str = 'ml'                     # how 'gmrf' is fitted: maximum likelihood ('ml') or pseudo-likelihood ('pl')
+    ref_fit: str = 'ml'                     # how 'gmrf' is fitted: 'ml', 'pl' (pseudo-likelihood) or 'holdout' (needs holes; fit_gmrf)
     precondition: bool = True               # 'gmrf': synthesis chains step in the reference's units (Langevin preconditioned by its covariance)
     n_chains: int = 3                       # M~, persistent synthesis chains
     n_steps: int = 20                       # l, Langevin steps per iteration
