@@ -316,7 +316,9 @@ def _nnls2(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     for j in range(2):
         cj = ((X[:, j] @ y) / (X[:, j] @ X[:, j]).clamp_min(1e-300)).clamp_min(0)
         r = (y - X[:, j] * cj).square().sum()
-        if best is None or r < best: best, out = r, torch.zeros_like(c).index_fill(0, torch.tensor([j]), float(cj))
+        if best is None or r < best:
+            best, out = r, torch.zeros_like(c)
+            out[j] = cj
     return out
 
 def _fit_gmrf_pl(v, w, alpha, floor, min_pixels):
@@ -327,7 +329,7 @@ def _fit_gmrf_pl(v, w, alpha, floor, min_pixels):
     ct, cs = _nnls2(X, y)                                       # conditional mean = c_t Σ_time + c_s Σ_space
     kappa = 1 / (y - X @ torch.stack([ct, cs])).square().mean().clamp_min(1e-12)   # conditional precision α + 2β_t + 4β_s
     bt, bs = ct * kappa, cs * kappa
-    a = kappa - 2 * bt - 4 * bs if alpha is None else torch.tensor(float(alpha), dtype=v.dtype)
+    a = kappa - 2 * bt - 4 * bs if alpha is None else torch.tensor(float(alpha), dtype=v.dtype, device=v.device)
     if alpha is None: a = torch.maximum(a, floor)               # α ≥ 1/variance, as in the ML fit
     return torch.stack([a.to(v.dtype).reshape(()), bt, bs]).float()
 
@@ -350,13 +352,14 @@ def gmrf_conditional_mean(v: torch.Tensor, mask: torch.Tensor, coef, b: torch.Te
     b = (-gmrf_precision(x0, coef) if b is None else b - gmrf_precision(x0, coef)) * free
     y, r = torch.zeros_like(v), b.clone()
     p, rs, stop = r.clone(), (r * r).sum(), tol * (b * b).sum()
-    for _ in range(n_iter):
-        if not rs > stop: break
+    tiny = torch.finfo(v.dtype).tiny
+    for k in range(n_iter):
+        if k % 16 == 0 and not rs > stop: break                 # a host sync: every 16 iterations, not every one
         Ap = gmrf_precision(p, coef) * free
-        step = rs / (p * Ap).sum()
+        step = rs / (p * Ap).sum().clamp_min(tiny)             # converged between checks: rs = 0, the step is 0
         y, r = y + step * p, r - step * Ap
         rs_new = (r * r).sum()
-        p, rs = r + (rs_new / rs) * p, rs_new
+        p, rs = r + (rs_new / rs.clamp_min(tiny)) * p, rs_new
     return torch.where(obs, v, y)
 
 def _fit_gmrf_holdout(v, mask, min_pixels, ratios=(1e-1, 1e-2, 1e-3, 1e-4), mixes=tuple(i / 10 for i in range(11))):
