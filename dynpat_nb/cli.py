@@ -78,8 +78,8 @@ def descriptor_config(model: str, preset: str = 'tiny', iters: int | None = None
     cls = RecoveryConfig if recovery else DescriptorConfig
     base = cls.tiny() if preset == 'tiny' else cls.paper()
     c = dataclasses.replace(base, arch=arch if preset == 'paper' else f'tiny_{arch}', reference=reference)
-    if reference == 'gmrf': c = dataclasses.replace(c, lr=1e-4)   # 1e-3 diverged in 5 of 8 runs (22_descriptor_recovery)
-    if reference == 'gmrf' and recovery: c = dataclasses.replace(c, lr=0.0)   # recovery: the reference fitted to the holes, f = 0 (ibid.)
+    if reference in ('gmrf', 'spectral'): c = dataclasses.replace(c, lr=1e-4)   # 1e-3 diverged in 5 of 8 GMRF runs (22_descriptor_recovery)
+    if reference in ('gmrf', 'spectral') and recovery: c = dataclasses.replace(c, lr=0.0)   # recovery: the reference fitted to the holes, f = 0 (ibid.)
     return dataclasses.replace(c, n_iters=iters) if iters is not None else c
 
 def model_extent(model: str, preset: str, frames: int | None, size) -> tuple[int, tuple[int, int]]:
@@ -142,7 +142,7 @@ def cmd_fit(args) -> dict:
         hist = _learner(algo, args, out).fit(resume=args.resume)
         if rank: return {}
         model_path = save_descriptor(algo.net, out / 'model.pt', algo.config)
-        syn = algo.chains.detach()[: args.n_synth]
+        syn = algo.synthesized[: args.n_synth]
         metric = {k: hist[-1][k] for k in hist[-1] if k != 'iter'} if hist else {}
     files = _write(videos[0], out, 'training') + [p for i, v in enumerate(syn) for p in _write(v, out, f'synthesized_{i}')]
     return _summary({'command': 'fit', 'model': args.model, 'clips': len(videos), 'iterations': len(hist),
@@ -209,8 +209,8 @@ def _recover(video, mask, args, G=None, cfg=None) -> torch.Tensor:
         return rec.mean.cpu()
     algo, _ = descriptor_recover(video, mask, descriptor_config(args.model, args.preset, args.iters, True, args.reference),
                                  device=args.device, seed=args.seed, progress=progress)   # Algorithm 2
-    gmrf = algo.net.reference == 'gmrf'                                  # its pieces' conditional means (22_descriptor_recovery)
-    return (algo.recovered_piece_mean if gmrf else algo.recovered_mean)[0].cpu()
+    fitted = algo.net.reference in ('gmrf', 'spectral')                  # its pieces' conditional means (22_descriptor_recovery)
+    return (algo.recovered_piece_mean if fitted else algo.recovered_mean)[0].cpu()
 
 def cmd_recover(args, inpaint: bool = False) -> dict:
     t0, out = time.time(), Path(args.out)
@@ -287,7 +287,7 @@ EXAMPLES = {
     'recover': "dynpat recover river.mp4 --mask block --model abp-1\n"
                "  dynpat recover river.mp4 --mask pixels --model abp-1 --checkpoint runs/river/model.pt\n"
                "  dynpat recover river.mp4 --mask occluder.mp4 --model descriptor-action\n"
-               "  dynpat recover river.mp4 --mask pixels --model descriptor-st --reference gmrf",
+               "  dynpat recover river.mp4 --mask pixels --model descriptor-st --reference spectral",
     'inpaint': "dynpat inpaint street.mp4 person_mask.mp4 --model descriptor-fcs",
 }
 
@@ -298,10 +298,11 @@ def _common(p, model=True, out='dynpat_out'):
         p.add_argument('--frames', type=int, help='frames per clip (default: the model\'s)')
         p.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'), help='frame size (default: the model\'s)')
         p.add_argument('--iters', type=int, help='learning iterations (default: the preset\'s)')
-        p.add_argument('--reference', choices=('gaussian', 'uniform', 'gmrf'), default='gaussian',
+        p.add_argument('--reference', choices=('gaussian', 'uniform', 'gmrf', 'spectral'), default='gaussian',
                        help="descriptor models: the reference distribution (default the paper's white noise; 'gmrf': a smooth "
-                            "one fitted to the video - recover and inpaint fit it to the holes and leave the network at 0, "
-                            "the lowest errors measured in 22_descriptor_recovery)")
+                            "one, 'spectral': a stationary field with the video's spectrum, both fitted to the video - recover and "
+                            "inpaint fit them to the holes and leave the network at 0; 'spectral' had the lowest errors measured "
+                            "in 22_descriptor_recovery)")
     p.add_argument('--out', default=out, help=f'output folder (default {out})')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps (default: the best available)')
     p.add_argument('--seed', type=int, default=0)

@@ -16,7 +16,8 @@ from .langevin import langevin, LangevinResult, LangevinDivergence, FourierPreco
 # %% auto #0
 __all__ = ['PRESETS', 'layer_shapes', 'Descriptor', 'paper_exp1', 'paper_exp2', 'paper_exp2_minibatch', 'paper_exp3', 'tiny_exp1',
            'tiny_exp2', 'tiny_exp3', 'activation_pattern', 'linear_piece', 'reconstruct', 'init_chains', 'synthesize',
-           'fit_gmrf', 'gmrf_precision', 'gmrf_conditional_mean']
+           'fit_gmrf', 'gmrf_precision', 'gmrf_conditional_mean', 'stationary_conditional_mean', 'periodogram',
+           'gmrf_spectrum', 'fit_spectrum']
 
 # %% ../nbs/20_descriptor.ipynb #ea8754da
 def _norm_layer(spec, i: int) -> tuple:
@@ -76,13 +77,25 @@ def _laplacian_eigs(T: int, H: int, W: int, dtype=torch.float64, device=None):
     e = lambda n: 2 * (1 - torch.cos(2 * math.pi * torch.arange(n, dtype=dtype, device=device) / n))
     return e(T)[:, None, None], e(H)[None, :, None], e(W)[None, None, :]
 
+class _FieldQuad(torch.autograd.Function):
+    "vᵀQv/2 per chain for the stationary field Q = F⁻¹ diag(1/S) F on the state's periodic grid, with the one-pass gradient Qv."
+    @staticmethod
+    def forward(ctx, v, inv_spec):
+        q = torch.fft.irfftn(torch.fft.rfftn(v, dim=(-3, -2, -1)) * inv_spec, s=v.shape[-3:], dim=(-3, -2, -1))
+        ctx.save_for_backward(q)
+        return (v * q).flatten(1).sum(1) / 2
+    @staticmethod
+    def backward(ctx, go):
+        q, = ctx.saved_tensors
+        return q * go.view(-1, *[1] * (q.ndim - 1)), None
+
 class Descriptor(nn.Module):
     "Spatial-temporal generative ConvNet: score f (eq. 3) and energy U = ||v||²/2 − f(v), v = (I − mean)/σ (eqs. 4, 6)."
-    references = ('gaussian', 'uniform', 'gmrf')
+    references = ('gaussian', 'uniform', 'gmrf', 'spectral')
     def __init__(self, shape: Sequence[int], layers: Sequence, sigma: float = 1 / 127.5, reference: str = 'gaussian',
                  init_std: float = 1e-3, seed: int | None = None):
         super().__init__()
-        if reference not in self.references: raise ValueError(f"reference must be 'gaussian', 'uniform' or 'gmrf', got {reference!r}")
+        if reference not in self.references: raise ValueError(f"reference must be one of {', '.join(self.references)}; got {reference!r}")
         if not sigma > 0: raise ValueError(f"sigma must be > 0, got {sigma}")
         if len(layers) == 0: raise ValueError("layers: need at least one layer")
         self.shape, self.layers = tuple(int(x) for x in shape), [_norm_layer(l, i) for i, l in enumerate(layers)]
@@ -99,6 +112,30 @@ class Descriptor(nn.Module):
         self.register_buffer('mean', torch.zeros(self.shape[0], 1, 1, 1))
         self.register_buffer('n_active', torch.tensor(len(self.layers)))
         self.register_buffer('ref_coef', torch.tensor([1.0, 0.0, 0.0]))   # (α, β_t, β_s) of the reference; (1, 0, 0): white noise
+        if reference == 'spectral':                                  # the spectrum S on the torus twice the video (rfft half); 1: white
+            T, H, W = self.shape[1:]
+            self.register_buffer('ref_spec', torch.ones(2 * T, 2 * H, W + 1))
+
+    @property
+    def state_shape(self) -> tuple:
+        "The shape of a sampler's state: the video's, or for the 'spectral' reference the torus `(C, 2T, 2H, 2W)` it is a window of."
+        if self.reference != 'spectral': return self.shape
+        C, T, H, W = self.shape
+        return (C, 2 * T, 2 * H, 2 * W)
+
+    def window(self, x: torch.Tensor) -> torch.Tensor:
+        "The video seen in a state: its first T frames of H x W (the state itself for the other references)."
+        if self.reference != 'spectral' or tuple(x.shape[-4:]) == self.shape: return x
+        return x[..., : self.shape[1], : self.shape[2], : self.shape[3]]
+
+    def embed(self, x: torch.Tensor, fill: torch.Tensor | float | None = None) -> torch.Tensor:
+        "Videos as states: the rest of the torus set to `fill` (default the reference mean); a no-op for the other references."
+        if self.reference != 'spectral': return x
+        C, T, H, W = self.shape
+        out = torch.empty(*x.shape[:-4], *self.state_shape, dtype=x.dtype, device=x.device)
+        out.copy_(torch.broadcast_to(self.mean.to(x) if fill is None else torch.as_tensor(fill, dtype=x.dtype, device=x.device), out.shape))
+        out[..., :T, :H, :W] = x
+        return out
 
     @property
     def depth(self) -> int: return int(self.n_active)
@@ -117,9 +154,13 @@ class Descriptor(nn.Module):
         self.mean.copy_(m.view(-1, 1, 1, 1).to(self.mean)); return self
 
     def fit_reference(self, videos: torch.Tensor, mask: torch.Tensor | None = None, method: str = 'ml') -> 'Descriptor':
-        "Fit the reference to `videos` (observed pixels only, given a `mask`): its mean, and for 'gmrf' its (α, β_t, β_s) by `method` (`fit_gmrf`)."
+        "Fit the reference to `videos` (observed pixels only, given a `mask`): its mean, and by `method` the GMRF's (α, β_t, β_s) (`fit_gmrf`) or the field's spectrum (`fit_spectrum`)."
         if method not in ('ml', 'pl', 'holdout'): raise ValueError(f"fit_reference: method must be 'ml', 'pl' or 'holdout', got {method!r}")
         self.set_mean(videos, mask)
+        if self.reference == 'spectral':
+            x = as_batch(videos)
+            self.ref_spec.copy_(fit_spectrum(self.standardize(x), None if mask is None else torch.broadcast_to(as_batch(mask), x.shape),
+                                             method=method))
         if self.reference == 'gmrf':
             x = as_batch(videos)
             self.ref_coef.copy_(fit_gmrf(self.standardize(x), None if mask is None else torch.broadcast_to(as_batch(mask), x.shape),
@@ -129,12 +170,14 @@ class Descriptor(nn.Module):
     @property
     def ref_scale(self) -> float:
         "σ / √λ_max: the reference's std along its stiffest direction, in model units (σ for white noise); Langevin steps scale with it."
+        if self.reference == 'spectral': return self.sigma * math.sqrt(float(self.ref_spec.min()))
         if self.reference != 'gmrf': return self.sigma
         a, bt, bs = self.ref_coef.tolist()
         return self.sigma / math.sqrt(a + 4 * bt + 8 * bs)
 
     def preconditioner(self) -> FourierPrecond:
-        "The reference's covariance σ²Q⁻¹ on the periodic grid of the video's shape: Langevin steps in its units mix every direction alike."
+        "The reference's covariance σ²Q⁻¹ on the periodic grid of the state's shape: Langevin steps in its units mix every direction alike."
+        if self.reference == 'spectral': return FourierPrecond(1 / self.ref_spec.double(), self.sigma, grid=self.state_shape[1:])
         a, bt, bs = self.ref_coef.double().tolist() if self.reference == 'gmrf' else (1.0, 0.0, 0.0)
         et, eh, ew = _laplacian_eigs(*self.shape[1:], device=self.mean.device)
         return FourierPrecond(a + bt * et + bs * (eh + ew), self.sigma)          # Q's eigenvalues on the periodic grid
@@ -151,10 +194,11 @@ class Descriptor(nn.Module):
         return out
 
     def _v(self, x: torch.Tensor, who: str) -> torch.Tensor:
-        "The standardised batch `v` of videos `x`, after checking their shape."
+        "The standardised batch `v` of videos `x` (or of states, for the 'spectral' reference), after checking their shape."
         x = as_batch(x)
-        if tuple(x.shape[1:]) != self.shape:
-            raise ValueError(f"Descriptor.{who}: expected videos of shape {self.shape}, got {tuple(x.shape[1:])}")
+        if tuple(x.shape[1:]) not in (self.shape, self.state_shape):
+            states = f" or states of shape {self.state_shape}" if self.state_shape != self.shape else ''
+            raise ValueError(f"Descriptor.{who}: expected videos of shape {self.shape}{states}, got {tuple(x.shape[1:])}")
         return self.standardize(x)
 
     def _f(self, v: torch.Tensor) -> torch.Tensor:
@@ -162,12 +206,17 @@ class Descriptor(nn.Module):
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         "f(I; w): the top active layer's rectified responses summed over filters, positions and times (eq. 3); `(B,)`."
-        return self._f(self._v(x, 'score'))
+        return self._f(self.window(self._v(x, 'score')))
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
-        "U(I) = ||v||²/2 − f(v) (Gaussian reference, eqs. 4, 6), −f(v) (uniform) or the GMRF's quadratic form − f(v); `(B,)`."
+        "U(I) = ||v||²/2 − f(v) (Gaussian reference, eqs. 4, 6), −f(v) (uniform), the GMRF's or the torus field's quadratic form − f(v); `(B,)`."
         v = self._v(x, 'energy')                                   # standardised once, for both terms
-        f = self._f(v)
+        f = self._f(self.window(v))
+        if self.reference == 'spectral':                            # a state: the whole torus, the video its window
+            if tuple(v.shape[1:]) != self.state_shape:
+                raise ValueError(f"Descriptor.energy: the 'spectral' reference's energy is of states {self.state_shape} "
+                                 f"(Descriptor.embed makes one from a video), got {tuple(v.shape[1:])}")
+            return _FieldQuad.apply(v, (1 / self.ref_spec).to(v.dtype)) - f
         if self.reference == 'uniform': return -f
         if self.reference == 'gaussian': return _HalfSqNorm.apply(v) - f
         a, bt, bs = self.ref_coef                                    # GMRF reference (below): α‖v‖²/2 + Σ β‖Δv‖²/2
@@ -227,23 +276,26 @@ def reconstruct(model: Descriptor, x: torch.Tensor, mask: torch.Tensor | None = 
     "The mean of the Gaussian piece `x` lies in (eq. 6), in model units: m + σB (white noise), m + σQ⁻¹B (GMRF); given a `mask`, of the hidden entries given the observed."
     if model.reference == 'uniform':
         raise ValueError("reconstruct: under the uniform reference a piece is not Gaussian (f is linear on it); use 'gaussian' or 'gmrf'")
-    x = as_batch(x)
+    x = model.window(as_batch(x))
     B = linear_piece(model, x)[1]
     if model.reference == 'gaussian' and mask is None: return model.mean + model.sigma * B     # eq. 6: Q = I
-    coef = model.ref_coef.double() if model.reference == 'gmrf' else (1.0, 0.0, 0.0)
     obs = torch.zeros(x.shape, dtype=torch.bool, device=x.device) if mask is None else torch.broadcast_to(mask, x.shape)
+    if model.reference == 'spectral':                                                         # the torus field: the rest of it hidden too
+        y = stationary_conditional_mean(model.standardize(x).double(), obs, model.ref_spec.double(), b=B.double())
+        return torch.where(obs, x, model.mean + model.sigma * y.to(x.dtype))
+    coef = model.ref_coef.double() if model.reference == 'gmrf' else (1.0, 0.0, 0.0)
     y = gmrf_conditional_mean(model.standardize(x).double(), obs, coef, b=B.double())           # Q_hh y_h = B_h − Q_ho v_o
     return torch.where(obs, x, model.mean + model.sigma * y.to(x.dtype))
 
 # %% ../nbs/20_descriptor.ipynb #803c546c
 def init_chains(model: Descriptor, n: int, init: str | torch.Tensor = 'mean', generator: torch.Generator | None = None) -> torch.Tensor:
-    "`n` starting videos: all equal to the mean (`'mean'`), uniform noise on [-1, 1] (`'noise'`), or copies of given videos."
+    "`n` starting states: all equal to the mean (`'mean'`), uniform noise on [-1, 1] (`'noise'`), or copies of given videos (embedded)."
     p = next(model.parameters())
-    shape = (n, *model.shape)
+    shape = (n, *model.state_shape)
     if isinstance(init, torch.Tensor):
         x = as_batch(init).to(p)
         if tuple(x.shape[1:]) != model.shape: raise ValueError(f"init: videos of shape {model.shape} needed, got {tuple(x.shape[1:])}")
-        return x[torch.arange(n, device=x.device) % len(x)].clone()
+        return model.embed(x[torch.arange(n, device=x.device) % len(x)]).clone()
     if init == 'mean': return model.mean.to(p).expand(shape).clone()
     if init == 'noise': return torch.rand(shape, generator=generator, device=p.device, dtype=p.dtype) * 2 - 1
     raise ValueError(f"init must be 'mean', 'noise' or a tensor of videos, got {init!r}")
@@ -261,7 +313,7 @@ def synthesize(model: Descriptor, n: int = 1, n_steps: int = 100, step_size: flo
     x0 = init_chains(model, n, init, gen)
     outs = [langevin(model.energy, x0[i:i + chunk], n_steps, s, noise=noise, generator=gen, bound=bound,
                      callback=callback, name='descriptor synthesis', precond=pc) for i in range(0, n, chunk)]
-    return LangevinResult(torch.cat([o.x for o in outs]), torch.cat([o.energy for o in outs], 1))
+    return LangevinResult(model.window(torch.cat([o.x for o in outs])), torch.cat([o.energy for o in outs], 1))
 
 # %% ../nbs/20_descriptor.ipynb #f4eb8bb9
 def fit_gmrf(v: torch.Tensor, mask: torch.Tensor | None = None, alpha: float | None = None, n_iter: int = 100,
@@ -388,3 +440,103 @@ def _fit_gmrf_holdout(v, mask, min_pixels, ratios=(1e-1, 1e-2, 1e-3, 1e-4), mixe
     else: res = best[0] ** 2                                     # too few: the held-out error (a wider conditional)
     B = 1 / (den * float(res.clamp_min(1e-12)))
     return torch.tensor([rho * B, mix * B, (1 - mix) * B]).float()
+
+# %% ../nbs/20_descriptor.ipynb #f03ba6c2
+_FFT3 = (-3, -2, -1)
+
+def _torus(v: torch.Tensor) -> tuple:
+    "The torus grid `(2T, 2H, 2W)` of the 'spectral' reference for videos `v` `(…, T, H, W)`."
+    return tuple(2 * n for n in v.shape[-3:])
+
+def _pad_to(v: torch.Tensor, grid: tuple) -> torch.Tensor:
+    "`v` in the corner of a zero array of the last three sizes `grid`."
+    return F.pad(v, (0, grid[2] - v.shape[-1], 0, grid[1] - v.shape[-2], 0, grid[0] - v.shape[-3]))
+
+def _fourier_mul(z: torch.Tensor, w: torch.Tensor, grid: tuple) -> torch.Tensor:
+    "F⁻¹ diag(w) F z on the periodic grid `grid`, `w` the rfft half."
+    return torch.fft.irfftn(torch.fft.rfftn(z, dim=_FFT3) * w, s=grid, dim=_FFT3)
+
+def _check_spec(spec: torch.Tensor, v: torch.Tensor) -> tuple:
+    g = _torus(v)
+    if tuple(spec.shape) != (g[0], g[1], g[2] // 2 + 1):
+        raise ValueError(f"spectrum of shape {tuple(spec.shape)} is not the half-torus {(g[0], g[1], g[2] // 2 + 1)} of videos {tuple(v.shape[-3:])}")
+    if not bool((spec > 0).all()): raise ValueError("spectrum: every entry must be > 0")
+    return g
+
+def stationary_conditional_mean(v: torch.Tensor, mask: torch.Tensor, spec: torch.Tensor, b: torch.Tensor | None = None,
+                                n_iter: int = 2000, tol: float = 1e-10) -> torch.Tensor:
+    "E[v_hidden | v_observed] for videos `v` `(B, C, T, H, W)`, windows of the torus field with spectrum `spec`, tilted by exp(<b, v>)."
+    grid = _check_spec(spec, v)
+    obs = torch.broadcast_to(mask, v.shape)
+    inv, spec = 1 / spec.to(v.dtype), spec.to(v.dtype)
+    free = (~_pad_to(obs, grid)).to(v.dtype)                    # hidden: the holes and the rest of the torus
+    rhs = -_fourier_mul(_pad_to(torch.where(obs, v, torch.zeros_like(v)), grid), inv, grid)     # −Q_ho v_o
+    if b is not None: rhs = rhs + _pad_to(torch.broadcast_to(b, v.shape).to(v.dtype), grid)
+    rhs = rhs * free
+    A = lambda p: _fourier_mul(p, inv, grid) * free             # Q_hh
+    P = lambda r: _fourier_mul(r, spec, grid) * free            # the covariance's hidden block: Q_hh⁻¹ when nothing is observed
+    y, r = torch.zeros_like(rhs), rhs
+    z = P(r); p, rz, stop = z, (r * z).sum(), tol * (rhs * rhs).sum()
+    tiny = torch.finfo(v.dtype).tiny
+    for k in range(n_iter):
+        if k % 16 == 0 and not (r * r).sum() > stop: break      # a host sync every 16 iterations
+        Ap = A(p)
+        step = rz / (p * Ap).sum().clamp_min(tiny)
+        y, r = y + step * p, r - step * Ap
+        z = P(r); rz_new = (r * z).sum()
+        p, rz = z + (rz_new / rz.clamp_min(tiny)) * p, rz_new
+    return torch.where(obs, v, y[..., : v.shape[-3], : v.shape[-2], : v.shape[-1]])
+
+def _hann(n: int, dtype, device) -> torch.Tensor:
+    return 0.5 - 0.5 * torch.cos(2 * math.pi * (torch.arange(n, dtype=dtype, device=device) + 0.5) / n)
+
+def periodogram(v: torch.Tensor, floor: float = 1e-3) -> torch.Tensor:
+    "Hann-windowed periodogram of videos `v` `(B, C, T, H, W)` on their torus grid, averaged over videos and channels, smoothed over 3³ frequencies, floored; full grid, mean 1."
+    T, H, W = v.shape[-3:]
+    w = _hann(T, v.dtype, v.device)[:, None, None] * _hann(H, v.dtype, v.device)[:, None] * _hann(W, v.dtype, v.device)
+    P = torch.fft.fftn(v * w, s=_torus(v), dim=_FFT3).abs().square().flatten(0, -4).mean(0)
+    P = sum(torch.roll(P, (a, b, c), (0, 1, 2)) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)) / 27
+    P = P + floor * P.mean()
+    return P / P.mean()
+
+def gmrf_spectrum(coef, grid: tuple, dtype=torch.float64, device=None) -> torch.Tensor:
+    "The GMRF (α, β_t, β_s)'s spectrum 1/λ on the periodic `grid` (full), mean 1."
+    a, bt, bs = (float(c) for c in coef)
+    et, eh, ew = _laplacian_eigs(*grid, dtype=dtype, device=device)
+    S = 1 / (a + bt * et + bs * (eh + ew))
+    return S / S.mean()
+
+def _refit(v, obs, fill, rounds):
+    "`rounds` of: periodogram of the filled videos, refill the holes with the field it defines."
+    for r in range(rounds):
+        S = periodogram(fill)
+        if r < rounds - 1: fill = stationary_conditional_mean(v, obs, S[..., : S.shape[-1] // 2 + 1])
+    return S
+
+def fit_spectrum(v: torch.Tensor, mask: torch.Tensor | None = None, method: str = 'ml', rounds: int = 2,
+                 blends=(0.0, 0.25, 0.5, 0.75, 1.0)) -> torch.Tensor:
+    "The 'spectral' reference's spectrum (rfft half on the torus) for standardised videos `v`: periodogram ('ml') or blended with the GMRF by held-out filling ('holdout')."
+    if method not in ('ml', 'holdout'): raise ValueError(f"fit_spectrum: method must be 'ml' or 'holdout', got {method!r}")
+    v = v.detach().double()
+    obs = torch.ones(v.shape, dtype=torch.bool, device=v.device) if mask is None else torch.broadcast_to(mask, v.shape)
+    grid, W = _torus(v), v.shape[-1]
+    S0 = v[obs].square().mean()
+    if method == 'ml':
+        if bool(obs.all()): S = periodogram(v)
+        else: S = _refit(v, obs, gmrf_conditional_mean(v, obs, fit_gmrf(v, obs).double()), rounds)
+        return (S * S0)[..., : W + 1].float()
+    coef = fit_gmrf(v, obs, method='holdout').double()           # checks that there are holes to imitate
+    Sg = gmrf_spectrum(coef, grid, device=v.device)
+    T, H = v.shape[-3:-1]
+    moved = (torch.roll(obs, (T // 2, H // 2, W // 2), (2, 3, 4)), obs.flip(2, 3, 4))    # as in the GMRF's held-out fit
+    err, n = torch.zeros(len(blends), dtype=v.dtype, device=v.device), 0
+    for m in moved:
+        see, held = obs & m, obs & ~m
+        Ss = _refit(v, see, gmrf_conditional_mean(v, see, coef), rounds)       # fitted without the pixels it must refill
+        for i, g in enumerate(blends):
+            S = (Ss ** g * Sg ** (1 - g))[..., : W + 1]
+            err[i] += (stationary_conditional_mean(v, see, S) - v).abs()[held].sum()
+        n += int(held.sum())
+    g = blends[int(err.argmin())]
+    S = Sg if g == 0 else _refit(v, obs, gmrf_conditional_mean(v, obs, coef), rounds) ** g * Sg ** (1 - g)
+    return (S / S.mean() * S0)[..., : W + 1].float()

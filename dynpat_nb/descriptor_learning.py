@@ -24,9 +24,9 @@ class DescriptorConfig:
     arch: str = 'exp1'                      # key of descriptor.PRESETS (ignored when `layers` is given)
     layers: list | None = None              # explicit layer specs [(n_filters, kernel, stride), ...]
     sigma: float = 1 / 127.5                # reference std in model units: σ = 1 on the paper's [0, 255] scale
-    reference: str = 'gaussian'             # or 'uniform' (§3.4), or 'gmrf' (a smooth reference fitted to the data, notebook 20)
-    ref_fit: str = 'ml'                     # how 'gmrf' is fitted: 'ml', 'pl' (pseudo-likelihood) or 'holdout' (needs holes; fit_gmrf)
-    precondition: bool = True               # 'gmrf': synthesis chains step in the reference's units (Langevin preconditioned by its covariance)
+    reference: str = 'gaussian'             # or 'uniform' (§3.4), 'gmrf' (a smooth reference), 'spectral' (a stationary field): fitted to the data, notebook 20
+    ref_fit: str = 'ml'                     # how 'gmrf'/'spectral' are fitted: 'ml', 'pl' ('gmrf' only) or 'holdout' (needs holes; fit_gmrf, fit_spectrum)
+    precondition: bool = True               # 'gmrf'/'spectral': synthesis chains step in the reference's units (Langevin preconditioned by its covariance)
     n_chains: int = 3                       # M~, persistent synthesis chains
     n_steps: int = 20                       # l, Langevin steps per iteration
     step: float = 0.3                       # Langevin step in units of σ (the authors' 0.3 on [0, 255]); 'gmrf': of `ref_scale`, or of the reference when preconditioned
@@ -87,15 +87,20 @@ class DescriptorLearning(Algorithm):
                               init_std=c.init_std, seed=seed).to(self.device)
         self.net.fit_reference(self.videos, self._mask(), c.ref_fit)   # its mean m (and the GMRF's coefficients)
         self._ref_scale = self.net.ref_scale                          # read once: the reference is fixed from here on
-        self._precond = self.net.preconditioner() if c.precondition and c.reference == 'gmrf' else None
+        self._precond = self.net.preconditioner() if c.precondition and c.reference in ('gmrf', 'spectral') else None
         if c.grow_every > 0: self.net.depth = 1
         groups = [{'params': conv.parameters(), 'lr': lr} for conv, lr in zip(self.net.convs, c.layer_lrs(len(self.net.convs)))]
         if c.optimizer == 'adam': self.opt = torch.optim.Adam(groups, betas=tuple(c.betas))
         elif c.optimizer == 'sgd': self.opt = torch.optim.SGD(groups)
         else: raise ValueError(f"optimizer must be 'adam' or 'sgd', got {c.optimizer!r}")
-        self.chains = init_chains(self.net, c.n_chains, c.chain_init, self.gen)
+        self.chains = init_chains(self.net, c.n_chains, c.chain_init, self.gen)   # sampler states (a torus for 'spectral')
 
     def _mask(self): return None
+
+    @property
+    def synthesized(self) -> torch.Tensor:
+        "The synthesized videos: the chains' current states (their windows, for the 'spectral' reference)."
+        return self.net.window(self.chains).detach()
 
     @property
     def step_size(self) -> float: return self.config.step * self._ref_scale      # = step × σ for the paper's reference
@@ -138,7 +143,7 @@ class DescriptorLearning(Algorithm):
         self.synthesis_step()
         obs = self.observed()
         out = self.learning_step(obs)
-        out['syn_std'] = self.chains.std(dim=(2, 3, 4)).mean()
+        out['syn_std'] = self.net.window(self.chains).std(dim=(2, 3, 4)).mean()
         out['obs_std'] = obs.std(dim=(2, 3, 4)).mean()
         return out
 
@@ -186,7 +191,7 @@ def texture_experiment(video: torch.Tensor, second: torch.Tensor, config: Descri
     algo, hist = learn_descriptor(video, config, n_iters, seed=seed, progress=progress)
     secs = time.time() - t0
     T = video.shape[1]
-    syn = algo.chains.detach().cpu()
+    syn = algo.synthesized.cpu()
     lds = LDS.fit(video, n_components=max(2, T // 3) if lds_components is None else lds_components)
     full = LDS.fit(video, n_components=T - 1)
     lds_v = [lds.synthesize(2 * T, seed=s)[:, T:] for s in range(len(syn))]

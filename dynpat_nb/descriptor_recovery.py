@@ -22,9 +22,10 @@ class RecoveryConfig(DescriptorConfig):
     "Algorithm 2 settings: those of Algorithm 1 plus k recovery steps per iteration and when to start averaging."
     n_rec_steps: int = 20                   # k, Langevin steps on the occluded pixels per iteration
     avg_from: float = 0.5                   # average the recovery states from this fraction of n_iters on
+    piece_every: int = 1                    # and the pieces' conditional means at every so many of those iterations (a linear solve each)
     rec_init: str = 'mean'                  # occluded pixels start at the observed mean ('mean') or a heat-diffusion fill ('heat')
     rec_from: float = 0.0                   # start the recovery steps at this fraction of n_iters (0: at once, as in the paper)
-    ref_fit: str = 'holdout'                # 'gmrf' fitted to refill observed pixels hidden like the holes ('pl', 'ml': fit_gmrf)
+    ref_fit: str = 'holdout'                # 'gmrf'/'spectral' fitted to refill observed pixels hidden like the holes (or 'pl', 'ml': fit_gmrf, fit_spectrum)
 
     @classmethod
     def paper(cls, **kw):
@@ -42,7 +43,7 @@ class RecoveryConfig(DescriptorConfig):
 # %% ../nbs/22_descriptor_recovery.ipynb #8d4c5e70
 class DescriptorRecovery(DescriptorLearning):
     "Algorithm 2: recover the occluded pixels (k masked Langevin steps), synthesize (l steps), learn (eq. 8)."
-    state_attrs = ('net', 'opt', 'chains', 'rec', 'rec_sum', 'rec_n', 'piece_sum')
+    state_attrs = ('net', 'opt', 'chains', 'rec', 'rec_sum', 'rec_n', 'piece_sum', 'piece_n')
 
     def __init__(self, videos: torch.Tensor, masks: torch.Tensor, config: RecoveryConfig | None = None, device=None, seed: int = 0):
         v = as_batch(check_video(videos, 'videos'))
@@ -61,32 +62,37 @@ class DescriptorRecovery(DescriptorLearning):
             self.rec = heat_diffusion(self.videos, self.masks)
         else: raise ValueError(f"rec_init must be 'mean' or 'heat', got {self.config.rec_init!r}")
         self.rec_sum, self.rec_n = torch.zeros_like(self.rec), torch.zeros((), device=self.device)
-        self.piece_sum = torch.zeros_like(self.rec)
+        self.piece_sum, self.piece_n = torch.zeros_like(self.rec), torch.zeros((), device=self.device)
+        if self.config.piece_every < 1: raise ValueError(f"piece_every must be >= 1, got {self.config.piece_every}")
+        self.rec = self.net.embed(self.rec)                       # a state: for 'spectral' the torus, its padding never observed
+        self._free = self.net.embed(~self.masks, fill=True)
 
     def _mask(self): return self.masks
 
     def recovery_step(self) -> None:
         "Step 5 of Algorithm 2: k Langevin steps (eq. 7) that move only the occluded pixels of the training videos."
-        self.rec = self._langevin(self.rec, self.config.n_rec_steps, ~self.masks, 'occluded pixels')
+        self.rec = self._langevin(self.rec, self.config.n_rec_steps, self._free, 'occluded pixels')
 
     def observed(self) -> torch.Tensor:
-        b = self.config.batch_size
-        if b <= 0: return self.rec
-        return self.rec[torch.randperm(len(self.rec), generator=self.gen, device=self.device)[:b]]
+        b, rec = self.config.batch_size, self.net.window(self.rec)
+        if b <= 0: return rec
+        return rec[torch.randperm(len(rec), generator=self.gen, device=self.device)[:b]]
 
     def step(self, it: int) -> dict:
         self.set_depth(it)
         if it >= self.config.rec_from * self.config.n_iters: self.recovery_step()
         out = super().step(it)                                  # synthesis (step 6) and learning (steps 7-8)
         if it >= self.config.avg_from * self.config.n_iters:
-            self.rec_sum += self.rec; self.rec_n += 1
-            if self.net.reference != 'uniform': self.piece_sum += reconstruct(self.net, self.rec, self.masks)
+            rec = self.net.window(self.rec)
+            if self.net.reference != 'uniform' and int(self.rec_n) % self.config.piece_every == 0:
+                self.piece_sum += reconstruct(self.net, rec, self.masks); self.piece_n += 1
+            self.rec_sum += rec; self.rec_n += 1
         return out
 
     @property
     def recovered(self) -> torch.Tensor:
         "The recovered videos as the paper reports them: the final state of the recovery chains."
-        return self.rec.detach()
+        return self.net.window(self.rec).detach()
     @property
     def recovered_mean(self) -> torch.Tensor:
         "Posterior-mean estimate: the recovery states averaged over the later iterations (the final state before then)."
@@ -95,8 +101,8 @@ class DescriptorRecovery(DescriptorLearning):
     @property
     def recovered_piece_mean(self) -> torch.Tensor:
         "Rao-Blackwellised estimate: at each later iteration the conditional mean of the hidden pixels on the recovery state's piece (eq. 6), averaged."
-        if self.net.reference == 'uniform' or float(self.rec_n) == 0: return self.recovered_mean
-        return torch.where(self.masks, self.videos, self.piece_sum / self.rec_n).detach()
+        if self.net.reference == 'uniform' or float(self.piece_n) == 0: return self.recovered_mean
+        return torch.where(self.masks, self.videos, self.piece_sum / self.piece_n).detach()
 
 # %% ../nbs/22_descriptor_recovery.ipynb #f189c37a
 def recover(videos: torch.Tensor, masks: torch.Tensor, config: RecoveryConfig | None = None, n_iters: int | None = None,
@@ -119,7 +125,7 @@ def compare_recovery(truth: torch.Tensor, mask: torch.Tensor, config: RecoveryCo
     lim = (lambda x: x.clamp(-1, 1)) if clip else (lambda x: x)            # a video's valid range, as saved to a file
     out = {'seconds': time.time() - t0, 'iters': len(hist),
            'final': lim(algo.recovered[0]), 'mean': lim(algo.recovered_mean[0]), 'piece': lim(algo.recovered_piece_mean[0]),
-           'synthesized': algo.chains.detach()}
+           'synthesized': algo.synthesized}
     out['err_final'] = float(recovery_error(out['final'], truth, mask))
     out['err_mean'] = float(recovery_error(out['mean'], truth, mask))
     out['err_piece'] = float(recovery_error(out['piece'], truth, mask))

@@ -160,11 +160,15 @@ def langevin(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n_
 
 class FourierPrecond:
     "M = scale² F⁻¹ diag(1/λ) F over the last three dims (a periodic grid); `apply` is M·g, `sqrt` is M^½·ε."
-    def __init__(self, lam: torch.Tensor, scale: float = 1.0):
+    def __init__(self, lam: torch.Tensor, scale: float = 1.0, grid: tuple | None = None):
+        "`lam`: eigenvalues on the grid `(T, H, W)`, or only the half `(T, H, W//2 + 1)` that rfftn keeps, with `grid=(T, H, W)`."
         if lam.ndim != 3: raise ValueError(f"FourierPrecond: lam must be (T, H, W) eigenvalues, got shape {tuple(lam.shape)}")
         if not bool((lam > 0).all()): raise ValueError("FourierPrecond: every eigenvalue must be > 0")
-        self.shape = tuple(lam.shape)
-        lam = lam[..., : lam.shape[-1] // 2 + 1]                 # the half-spectrum rfftn keeps
+        self.shape = tuple(lam.shape) if grid is None else tuple(int(n) for n in grid)
+        half = (*self.shape[:2], self.shape[2] // 2 + 1)
+        if grid is not None and tuple(lam.shape) != half:
+            raise ValueError(f"FourierPrecond: for grid {self.shape} the half-spectrum must be {half}, got {tuple(lam.shape)}")
+        lam = lam[..., : half[2]]                                 # the half-spectrum rfftn keeps
         self.inv, self.inv_sqrt = scale ** 2 / lam, scale / lam.sqrt()
         self._cast = {}                                           # the weights in each (device, dtype) asked for, made once
     def _mul(self, z: torch.Tensor, which: str) -> torch.Tensor:

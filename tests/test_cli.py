@@ -82,15 +82,18 @@ def test_descriptor_fit_and_synthesize(tmp_path, videos):
     assert len(s['videos']) == 2
 
 
-def test_descriptor_smooth_reference(tmp_path, videos):
-    "--reference gmrf: the model is saved with its fitted reference, synthesizes from it, and recovery runs with it."
+@pytest.mark.parametrize('reference', ['gmrf', 'spectral'])
+def test_descriptor_fitted_reference(tmp_path, videos, reference):
+    "--reference gmrf/spectral: the model is saved with its fitted reference, synthesizes from it, and recovery runs with it."
     from dynpat_nb.descriptor_learning import load_descriptor
-    _, s, _ = dynpat('fit', videos / 'flag.gif', '--model', 'descriptor-st', '--reference', 'gmrf', '--iters', 2, '--out', tmp_path / 'd', '--quiet')
+    _, s, _ = dynpat('fit', videos / 'flag.gif', '--model', 'descriptor-st', '--reference', reference, '--iters', 2, '--out', tmp_path / 'd', '--quiet')
     net = load_descriptor(s['model_path'])
-    assert net.reference == 'gmrf' and net.ref_coef[1:].sum() > 0 and net.ref_scale > net.sigma
+    assert net.reference == reference
+    if reference == 'gmrf': assert net.ref_coef[1:].sum() > 0 and net.ref_scale > net.sigma
+    else: assert net.ref_spec.shape[0] == 2 * net.shape[1] and float(net.ref_spec.max() / net.ref_spec.min()) > 10   # not white
     _, s, _ = dynpat('synthesize', s['model_path'], '--n', 1, '--steps', 3, '--out', tmp_path / 's')
     assert len(s['videos']) == 2
-    _, s, _ = dynpat('recover', videos / 'flag.gif', '--mask', 'salt-pepper', '--model', 'descriptor-st', '--reference', 'gmrf',
+    _, s, _ = dynpat('recover', videos / 'flag.gif', '--mask', 'salt-pepper', '--model', 'descriptor-st', '--reference', reference,
                      '--iters', 2, '--out', tmp_path / 'r', '--quiet')
     assert s['error_255'] > 0
 
