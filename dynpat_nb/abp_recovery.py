@@ -13,7 +13,7 @@ from .learner import Learner
 from .abp import ABP, ABPConfig, frozen_bn_stats, infer_latents
 
 # %% auto #0
-__all__ = ['Recovery', 'fill', 'recover', 'learn_incomplete']
+__all__ = ['Recovery', 'fill', 'recover', 'learn_incomplete', 'residual_fill']
 
 # %% ../nbs/13_abp_recovery.ipynb #5a96584a
 @dataclass
@@ -88,3 +88,18 @@ def learn_incomplete(videos: torch.Tensor, mask: torch.Tensor, config: ABPConfig
                    generator=algo.gen, train_mode=True, n_chains=n_chains)
     sq = (lambda t: t[0]) if videos.ndim == 4 else (lambda t: t)
     return algo, Recovery(sq(final), sq(post.mean), algo.Z, post.energy), hist
+
+# %% ../nbs/13_abp_recovery.ipynb #128736ed
+def residual_fill(video: torch.Tensor, mask: torch.Tensor, recovered: torch.Tensor, reference: str = 'spectral') -> torch.Tensor:
+    "Occluded pixels of `video` as `recovered` (e.g. G(Z)) plus the conditional mean of the residual, under a 'gmrf' or 'spectral' reference fitted to the observed residuals (beyond the paper)."
+    from dynpat_nb.descriptor import fit_gmrf, gmrf_conditional_mean, fit_spectrum, stationary_conditional_mean
+    if reference not in ('gmrf', 'spectral'): raise ValueError(f"residual_fill: reference must be 'gmrf' or 'spectral', got {reference!r}")
+    v, m = _as_batch_mask(video, mask, 'residual_fill')
+    g = (recovered if recovered.ndim == 5 else recovered[None]).to(v)
+    if g.shape != v.shape: raise ValueError(f"residual_fill: recovered {tuple(recovered.shape)} does not match the video {tuple(video.shape)}")
+    r = (v - g).double()                                            # ε = I − G(Z); only its observed entries are read
+    obs = torch.broadcast_to(m, r.shape)
+    if reference == 'gmrf': y = gmrf_conditional_mean(r, obs, fit_gmrf(r, obs, method='holdout').double())
+    else: y = stationary_conditional_mean(r, obs, fit_spectrum(r, obs, method='holdout').double())
+    out = torch.where(obs, v, g + y.to(v.dtype))                   # G(Z)_h + E[ε_h | ε_o]
+    return out[0] if video.ndim == 4 else out
