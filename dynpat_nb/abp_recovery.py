@@ -11,6 +11,7 @@ from torch import nn
 from .core import check_video, make_generator
 from .learner import Learner
 from .abp import ABP, ABPConfig, frozen_bn_stats, infer_latents
+from .descriptor import fit_gmrf, gmrf_conditional_mean, fit_spectrum, stationary_conditional_mean
 
 # %% auto #0
 __all__ = ['Recovery', 'fill', 'recover', 'learn_incomplete', 'residual_fill']
@@ -92,7 +93,6 @@ def learn_incomplete(videos: torch.Tensor, mask: torch.Tensor, config: ABPConfig
 # %% ../nbs/13_abp_recovery.ipynb #128736ed
 def residual_fill(video: torch.Tensor, mask: torch.Tensor, recovered: torch.Tensor, reference: str = 'spectral') -> torch.Tensor:
     "Occluded pixels of `video` as `recovered` (e.g. G(Z)) plus the conditional mean of the residual, under a 'gmrf' or 'spectral' reference fitted to the observed residuals (beyond the paper)."
-    from dynpat_nb.descriptor import fit_gmrf, gmrf_conditional_mean, fit_spectrum, stationary_conditional_mean
     if reference not in ('gmrf', 'spectral'): raise ValueError(f"residual_fill: reference must be 'gmrf' or 'spectral', got {reference!r}")
     v, m = _as_batch_mask(video, mask, 'residual_fill')
     g = (recovered if recovered.ndim == 5 else recovered[None]).to(v)

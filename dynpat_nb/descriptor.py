@@ -77,11 +77,17 @@ def _laplacian_eigs(T: int, H: int, W: int, dtype=torch.float64, device=None):
     e = lambda n: 2 * (1 - torch.cos(2 * math.pi * torch.arange(n, dtype=dtype, device=device) / n))
     return e(T)[:, None, None], e(H)[None, :, None], e(W)[None, None, :]
 
+_FFT3 = (-3, -2, -1)
+
+def _fourier_mul(z: torch.Tensor, w: torch.Tensor, grid: tuple) -> torch.Tensor:
+    "F⁻¹ diag(w) F z on the periodic grid `grid` (the last three dims), `w` the rfft half."
+    return torch.fft.irfftn(torch.fft.rfftn(z, dim=_FFT3) * w, s=grid, dim=_FFT3)
+
 class _FieldQuad(torch.autograd.Function):
     "vᵀQv/2 per chain for the stationary field Q = F⁻¹ diag(1/S) F on the state's periodic grid, with the one-pass gradient Qv."
     @staticmethod
     def forward(ctx, v, inv_spec):
-        q = torch.fft.irfftn(torch.fft.rfftn(v, dim=(-3, -2, -1)) * inv_spec, s=v.shape[-3:], dim=(-3, -2, -1))
+        q = _fourier_mul(v, inv_spec, v.shape[-3:])
         ctx.save_for_backward(q)
         return (v * q).flatten(1).sum(1) / 2
     @staticmethod
@@ -402,17 +408,24 @@ def gmrf_conditional_mean(v: torch.Tensor, mask: torch.Tensor, coef, b: torch.Te
     free = (~obs).to(v.dtype)
     x0 = torch.where(obs, v, torch.zeros_like(v))
     b = (-gmrf_precision(x0, coef) if b is None else b - gmrf_precision(x0, coef)) * free
-    y, r = torch.zeros_like(v), b.clone()
-    p, rs, stop = r.clone(), (r * r).sum(), tol * (b * b).sum()
-    tiny = torch.finfo(v.dtype).tiny
-    for k in range(n_iter):
-        if k % 16 == 0 and not rs > stop: break                 # a host sync: every 16 iterations, not every one
-        Ap = gmrf_precision(p, coef) * free
-        step = rs / (p * Ap).sum().clamp_min(tiny)             # converged between checks: rs = 0, the step is 0
-        y, r = y + step * p, r - step * Ap
-        rs_new = (r * r).sum()
-        p, rs = r + (rs_new / rs.clamp_min(tiny)) * p, rs_new
+    y = _cg(lambda p: gmrf_precision(p, coef) * free, b, n_iter=n_iter, tol=tol)
     return torch.where(obs, v, y)
+
+def _cg(A: Callable, rhs: torch.Tensor, M: Callable | None = None, n_iter: int = 1000, tol: float = 1e-8) -> torch.Tensor:
+    "Solve A y = rhs (A symmetric positive definite where rhs lives) by conjugate gradients, preconditioned by M ≈ A⁻¹ if given."
+    y, r = torch.zeros_like(rhs), rhs
+    z = r if M is None else M(r)
+    p, rz, stop = z, (r * z).sum(), tol * (rhs * rhs).sum()
+    tiny = torch.finfo(rhs.dtype).tiny
+    for k in range(n_iter):
+        if k % 16 == 0 and not (r * r).sum() > stop: break      # a host sync: every 16 iterations, not every one
+        Ap = A(p)
+        step = rz / (p * Ap).sum().clamp_min(tiny)             # converged between checks: rz = 0, the step is 0
+        y, r = y + step * p, r - step * Ap
+        z = r if M is None else M(r)
+        rz_new = (r * z).sum()
+        p, rz = z + (rz_new / rz.clamp_min(tiny)) * p, rz_new
+    return y
 
 def _fit_gmrf_holdout(v, mask, min_pixels, ratios=(1e-1, 1e-2, 1e-3, 1e-4), mixes=tuple(i / 10 for i in range(11))):
     "The (α/β, β_t/β) pair whose conditional mean best refills observed pixels hidden by moved copies of the occlusion."
@@ -442,8 +455,6 @@ def _fit_gmrf_holdout(v, mask, min_pixels, ratios=(1e-1, 1e-2, 1e-3, 1e-4), mixe
     return torch.tensor([rho * B, mix * B, (1 - mix) * B]).float()
 
 # %% ../nbs/20_descriptor.ipynb #f03ba6c2
-_FFT3 = (-3, -2, -1)
-
 def _torus(v: torch.Tensor) -> tuple:
     "The torus grid `(2T, 2H, 2W)` of the 'spectral' reference for videos `v` `(…, T, H, W)`."
     return tuple(2 * n for n in v.shape[-3:])
@@ -451,10 +462,6 @@ def _torus(v: torch.Tensor) -> tuple:
 def _pad_to(v: torch.Tensor, grid: tuple) -> torch.Tensor:
     "`v` in the corner of a zero array of the last three sizes `grid`."
     return F.pad(v, (0, grid[2] - v.shape[-1], 0, grid[1] - v.shape[-2], 0, grid[0] - v.shape[-3]))
-
-def _fourier_mul(z: torch.Tensor, w: torch.Tensor, grid: tuple) -> torch.Tensor:
-    "F⁻¹ diag(w) F z on the periodic grid `grid`, `w` the rfft half."
-    return torch.fft.irfftn(torch.fft.rfftn(z, dim=_FFT3) * w, s=grid, dim=_FFT3)
 
 def _check_spec(spec: torch.Tensor, v: torch.Tensor) -> tuple:
     g = _torus(v)
@@ -472,19 +479,8 @@ def stationary_conditional_mean(v: torch.Tensor, mask: torch.Tensor, spec: torch
     free = (~_pad_to(obs, grid)).to(v.dtype)                    # hidden: the holes and the rest of the torus
     rhs = -_fourier_mul(_pad_to(torch.where(obs, v, torch.zeros_like(v)), grid), inv, grid)     # −Q_ho v_o
     if b is not None: rhs = rhs + _pad_to(torch.broadcast_to(b, v.shape).to(v.dtype), grid)
-    rhs = rhs * free
-    A = lambda p: _fourier_mul(p, inv, grid) * free             # Q_hh
-    P = lambda r: _fourier_mul(r, spec, grid) * free            # the covariance's hidden block: Q_hh⁻¹ when nothing is observed
-    y, r = torch.zeros_like(rhs), rhs
-    z = P(r); p, rz, stop = z, (r * z).sum(), tol * (rhs * rhs).sum()
-    tiny = torch.finfo(v.dtype).tiny
-    for k in range(n_iter):
-        if k % 16 == 0 and not (r * r).sum() > stop: break      # a host sync every 16 iterations
-        Ap = A(p)
-        step = rz / (p * Ap).sum().clamp_min(tiny)
-        y, r = y + step * p, r - step * Ap
-        z = P(r); rz_new = (r * z).sum()
-        p, rz = z + (rz_new / rz.clamp_min(tiny)) * p, rz_new
+    y = _cg(lambda p: _fourier_mul(p, inv, grid) * free, rhs * free,         # Q_hh, preconditioned by the covariance's hidden
+            lambda r: _fourier_mul(r, spec, grid) * free, n_iter, tol)       # block (Q_hh⁻¹ when nothing is observed)
     return torch.where(obs, v, y[..., : v.shape[-3], : v.shape[-2], : v.shape[-1]])
 
 def _hann(n: int, dtype, device) -> torch.Tensor:

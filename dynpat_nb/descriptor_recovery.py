@@ -82,9 +82,10 @@ class DescriptorRecovery(DescriptorLearning):
         self.set_depth(it)
         if it >= self.config.rec_from * self.config.n_iters: self.recovery_step()
         out = super().step(it)                                  # synthesis (step 6) and learning (steps 7-8)
-        if it >= self.config.avg_from * self.config.n_iters:
+        first = math.ceil(self.config.avg_from * self.config.n_iters)  # the first averaged iteration
+        if it >= first:
             rec = self.net.window(self.rec)
-            if self.net.reference != 'uniform' and int(self.rec_n) % self.config.piece_every == 0:
+            if self.net.reference != 'uniform' and (it - first) % self.config.piece_every == 0:   # no host sync to decide
                 self.piece_sum += reconstruct(self.net, rec, self.masks); self.piece_n += 1
             self.rec_sum += rec; self.rec_n += 1
         return out
