@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from .core import seeded
 from .masks import make_mask
-from .abp import ABP, ABPConfig, ALGO_CONFIGS, frozen_bn_stats, infer_latents
+from .abp import ABP, ABPConfig, ALGO_CONFIGS, frozen_bn_stats, infer_latents, posterior_energy
 from .learner import Algorithm
 from .generator import FactorConfig, Model1Config, Model2Config, Model3Config
 
@@ -57,6 +57,7 @@ class LIABPConfig(ABPConfig):
     init_mask: str | None = None
     init_steps: int = 1          # updates of V per mini-batch
     warmup: int = 0              # first iterations: persistent chains as in ABP while f learns from the model
+    guard: bool = True           # start from f(I) only where it has a lower energy U than the persistent latent
     @classmethod
     def paper(cls, generator=None, sigma: float = 0.5, init_mask: str | None = None) -> 'LIABPConfig':
         "The paper's LI-ABP: model-3 (M=100), σ=0.5, 10 Langevin steps of 0.1 from the initializer's guess."
@@ -104,14 +105,22 @@ class LIABP(ABP):
     def step(self, it: int) -> dict:
         c, G, F, N = self.config, self.G.train(), self.F, len(self.data)
         perm = torch.randperm(N, generator=self.gen, device=self.device)
-        sse, r_v, gap = self.data.new_zeros(()), self.data.new_zeros(()), self.data.new_zeros(())
+        sse, r_v, gap, used = (self.data.new_zeros(()) for _ in range(4))
         for s in range(0, N, c.batch_size):
             idx = perm[s:s + c.batch_size]
             x = self.data[idx]
             m = None if self.mask is None else self.mask[idx]
-            if it < c.warmup: z0 = self.Z[idx]                              # warm-up: persistent chains
-            else:
-                with torch.no_grad(): z0 = F(_occluded(x, m))              # step 4: start from Z = f(I; V)
+            z0 = self.Z[idx]                                                # warm-up: persistent chains
+            if it >= c.warmup:
+                with torch.no_grad(), frozen_bn_stats(G):
+                    zf = F(_occluded(x, m))                                 # step 4: start from Z = f(I; V) ...
+                    if c.guard:                                             # ... where it beats the persistent latent
+                        U = posterior_energy(G, x, c.sigma, m)
+                        take = U(zf) < U(z0)
+                        used = used + take.sum()
+                        zf = torch.where(take.view(-1, *[1] * (zf.ndim - 1)), zf, z0)
+                    else: used = used + len(idx)
+                z0 = zf
             with frozen_bn_stats(G):
                 z = infer_latents(G, x, z0, c.sigma, c.n_langevin, c.step_size, m, self.gen).x
             self.Z[idx] = z
@@ -125,7 +134,7 @@ class LIABP(ABP):
                 r_v = r_v + self._initializer_step(it + s + j) / c.init_steps
         n_z = self.Z.numel()
         return {'mse': sse / self._n_obs, 'z_rms': self.Z.pow(2).mean().sqrt(),
-                'init_gap': gap / n_z, 'init_err': r_v / max(1, -(-N // c.batch_size))}
+                'init_gap': gap / n_z, 'init_err': r_v / max(1, -(-N // c.batch_size)), 'init_used': used / N}
 
     def _initializer_step(self, k: int = 0) -> torch.Tensor:
         c = self.config
