@@ -14,7 +14,7 @@ from .learner import Algorithm
 from .generator import FactorConfig, Model1Config, Model2Config, Model3Config
 
 # %% auto #0
-__all__ = ['Initializer', 'LIABPConfig', 'initializer_step', 'LIABP', 'InitializerFit']
+__all__ = ['Initializer', 'LIABPConfig', 'initializer_step', 'LIABP', 'initial_guess', 'InitializerFit']
 
 # %% ../nbs/12_initializer.ipynb #1d03e0e0
 def _down(cin: int, cout: int, kernel, stride, padding, last: bool) -> list:
@@ -140,12 +140,24 @@ class LIABP(ABP):
         c = self.config
         return initializer_step(self.G, self.F, self.opt_f, c.init_batch, c.sigma, self.gen, c.init_mask, k, train_mode=True)
 
-    @torch.no_grad()
-    def initial_latents(self, video: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        "The initializer's guess `f(I; V)` for (occluded) videos `(B, C, T, H, W)`, a starting point for `recover`."
-        v = video if video.ndim == 5 else video[None]
-        m = None if mask is None else (mask if mask.ndim == 5 else mask[None]).to(v.device)
-        return self.F(_occluded(v, m))
+    def initial_latents(self, video: torch.Tensor, mask: torch.Tensor | None = None, guard: bool | None = None) -> torch.Tensor:
+        "A starting point for `recover`: the initializer's guess `f(I; V)` for (occluded) videos, guarded as in learning (default: `config.guard`)."
+        return initial_guess(self.G, self.F, video, mask, self.config.sigma, self.config.guard if guard is None else guard)
+
+@torch.no_grad()
+def initial_guess(G: nn.Module, F: nn.Module, video: torch.Tensor, mask: torch.Tensor | None = None, sigma: float = 0.5,
+                  guard: bool = True) -> torch.Tensor:
+    "`f(I; V)` for (occluded) videos `(B, C, T, H, W)`; with `guard`, the prior mean 0 for the videos where it has the lower energy U (eq. 4)."
+    v = video if video.ndim == 5 else video[None]
+    m = None if mask is None else (mask if mask.ndim == 5 else mask[None]).to(v.device)
+    z = F(_occluded(v, m))
+    if not guard: return z
+    was = G.training
+    try:                                                                 # G as recover runs it (running BN statistics)
+        U, z0 = posterior_energy(G.eval(), v, sigma, m), torch.zeros_like(z)
+        take = U(z) < U(z0)
+    finally: G.train(was)
+    return torch.where(take.view(-1, *[1] * (z.ndim - 1)), z, z0)
 
 # %% ../nbs/12_initializer.ipynb #0172122e
 class InitializerFit(Algorithm):
@@ -164,7 +176,6 @@ class InitializerFit(Algorithm):
             r = r + initializer_step(self.G, self.F, self.opt_f, c['batch'], c['sigma'], self.gen, c['init_mask'],
                                      it * c['init_steps'] + j, train_mode=c['train_mode']) / c['init_steps']
         return {'init_err': r}
-    @torch.no_grad()
-    def initial_latents(self, video: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        "The guess `f(I; V)` for (occluded) videos."
-        return LIABP.initial_latents(self, video, mask)
+    def initial_latents(self, video: torch.Tensor, mask: torch.Tensor | None = None, guard: bool = True) -> torch.Tensor:
+        "A starting point for `recover`: the guess `f(I; V)` for (occluded) videos, or 0 where that has the lower energy (`guard`)."
+        return initial_guess(self.G, self.F, video, mask, self.config['sigma'], guard)
