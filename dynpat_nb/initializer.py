@@ -75,6 +75,12 @@ def _occluded(x: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
     return x if m is None else x * m                                     # occluded pixels -> 0 (the middle gray)
 
 
+def _lower_energy(U, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "Per video, whichever of the starts `a` and `b` has the lower energy `U`; and where `a` was taken."
+    take = U(a) < U(b)
+    return torch.where(take.view(-1, *[1] * (a.ndim - 1)), a, b), take
+
+
 def initializer_step(G: nn.Module, F: nn.Module, opt: torch.optim.Optimizer, n: int, sigma: float,
                      gen: torch.Generator, init_mask: str | None = None, k: int = 0, train_mode: bool = True) -> torch.Tensor:
     "One Adam step on V for R(V) = ||Z~ - f(I~)||² over `n` pairs (Z~, I~) ~ p(Z) p(I|Z; W) (§3.3); returns R per latent entry."
@@ -115,10 +121,8 @@ class LIABP(ABP):
                 with torch.no_grad(), frozen_bn_stats(G):
                     zf = F(_occluded(x, m))                                 # step 4: start from Z = f(I; V) ...
                     if c.guard:                                             # ... where it beats the persistent latent
-                        U = posterior_energy(G, x, c.sigma, m)
-                        take = U(zf) < U(z0)
+                        zf, take = _lower_energy(posterior_energy(G, x, c.sigma, m), zf, z0)
                         used = used + take.sum()
-                        zf = torch.where(take.view(-1, *[1] * (zf.ndim - 1)), zf, z0)
                     else: used = used + len(idx)
                 z0 = zf
             with frozen_bn_stats(G):
@@ -153,11 +157,8 @@ def initial_guess(G: nn.Module, F: nn.Module, video: torch.Tensor, mask: torch.T
     z = F(_occluded(v, m))
     if not guard: return z
     was = G.training
-    try:                                                                 # G as recover runs it (running BN statistics)
-        U, z0 = posterior_energy(G.eval(), v, sigma, m), torch.zeros_like(z)
-        take = U(z) < U(z0)
+    try: return _lower_energy(posterior_energy(G.eval(), v, sigma, m), z, torch.zeros_like(z))[0]   # G as recover runs it
     finally: G.train(was)
-    return torch.where(take.view(-1, *[1] * (z.ndim - 1)), z, z0)
 
 # %% ../nbs/12_initializer.ipynb #0172122e
 class InitializerFit(Algorithm):
