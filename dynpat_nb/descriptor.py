@@ -11,7 +11,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import check_video, as_batch, make_generator, seeded
-from .langevin import langevin, LangevinResult, LangevinDivergence, FourierPrecond
+from .langevin import langevin, LangevinResult, LangevinDivergence, FourierPrecond, frame_conv3d
 
 # %% auto #0
 __all__ = ['PRESETS', 'layer_shapes', 'Descriptor', 'paper_exp1', 'paper_exp2', 'paper_exp2_minibatch', 'paper_exp3', 'tiny_exp1',
@@ -196,7 +196,11 @@ class Descriptor(nn.Module):
         "Rectified responses `[F^(l) * I]` of layers 1..depth (eq. 1) for a standardised batch `v`."
         out = []
         for conv, pad in list(zip(self.convs, self.pads))[: self.depth if depth is None else depth]:
-            v = F.relu(conv(F.pad(v, pad))); out.append(v)
+            v = F.pad(v, pad)
+            if tuple(conv.kernel_size[1:]) == tuple(v.shape[3:]):   # spans the frame (Exp 2's layer 2, Exp 3's top): a matrix product
+                v = F.relu(frame_conv3d(v, conv.weight, conv.bias, conv.stride[0]))
+            else: v = F.relu(conv(v))
+            out.append(v)
         return out
 
     def _v(self, x: torch.Tensor, who: str) -> torch.Tensor:

@@ -15,8 +15,8 @@ from torch.overrides import TorchFunctionMode
 
 # %% auto #0
 __all__ = ['SPEEDUPS', 'LangevinDivergence', 'energy_and_grad', 'Speedups', 'speedups', 'set_speedups', 'energy_modules',
-           'frozen_params', 'LangevinResult', 'langevin', 'FourierPrecond', 'conv_transpose3d_poly', 'FastConv3d',
-           'compiled_energy']
+           'frozen_params', 'LangevinResult', 'langevin', 'FourierPrecond', 'conv_transpose3d_poly', 'frame_conv3d',
+           'FastConv3d', 'compiled_energy']
 
 # %% ../nbs/05_langevin.ipynb #6ea5658a
 class LangevinDivergence(RuntimeError):
@@ -312,27 +312,16 @@ class _PolyConv3d(torch.autograd.Function):
                                                             [1, 1, 1], False, [0, 0, 0], 1, [False, need[1], has_b and need[2]])
         return gx, gw, gb, None, None, None
 
-class _TimeConv3d(torch.autograd.Function):
-    "conv3d whose kernel covers the whole frame (fully connected in space): input gradient as one matmul + a temporal overlap-add."
-    @staticmethod
-    def forward(ctx, x, w, b, st):
-        ctx.save_for_backward(x, w); ctx.conf = (st, b is not None)
-        return torch.conv3d(x, w, b, (st, 1, 1))
-    @staticmethod
-    def backward(ctx, go):
-        x, w = ctx.saved_tensors
-        (st, has_b), need = ctx.conf, ctx.needs_input_grad
-        gx = gw = gb = None
-        if need[0]:
-            B, C, T, H, W = x.shape; n, _, kT = w.shape[:3]; Tp = go.shape[2]
-            g = (go.reshape(B, n, Tp).transpose(1, 2).reshape(B * Tp, n) @ w.reshape(n, -1)).view(B, Tp, C, kT, H, W)
-            gx = go.new_zeros(x.shape)
-            for k in range(kT):                                     # frame st·t' + k of window t' gets tap k's share
-                gx[:, :, k:k + st * (Tp - 1) + 1:st] += g[:, :, :, k].transpose(1, 2)
-        if need[1] or (has_b and need[2]):
-            _, gw, gb = torch.ops.aten.convolution_backward(go, x, w, [w.shape[0]] if has_b else None, [st, 1, 1], [0, 0, 0],
-                                                            [1, 1, 1], False, [0, 0, 0], 1, [False, need[1], has_b and need[2]])
-        return gx, gw, gb, None
+def frame_conv3d(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None, stride_t: int = 1) -> torch.Tensor:
+    "`F.conv3d(x, w, bias, (stride_t, 1, 1))` for a kernel `w` `(n,C,kT,H,W)` that spans the whole frame of `x` `(B,C,T,H,W)`, as one matrix product over the time windows (its gradients, by autograd, are matrix products too)."
+    B, C, T, H, W = x.shape; n, _, kT = w.shape[:3]
+    if tuple(w.shape[1:]) != (C, kT, H, W) or kT > T: raise ValueError(f"frame_conv3d: kernel {tuple(w.shape)} does not span the frame of {tuple(x.shape)}")
+    if kT == T: rows, Tp = x.reshape(B, -1), 1                              # the whole video: one window (Exp 3's top filter)
+    else:
+        win = x.unfold(2, kT, stride_t)                                     # (B, C, T', H, W, kT): the windows, a view
+        Tp = win.shape[2]
+        rows = win.permute(0, 2, 1, 5, 3, 4).reshape(B * Tp, C * kT * H * W)   # one row per window, in w's (C, kT, H, W) order
+    return F.linear(rows, w.reshape(n, -1), bias).view(B, Tp, n).transpose(1, 2)[..., None, None]
 
 _TUNED: dict = {}
 
@@ -382,7 +371,7 @@ class FastConv3d(TorchFunctionMode):
         last, self._padded = self._padded, None
         if tuple(w.shape[3:]) == tuple(x.shape[3:]) and pd == (0, 0, 0):   # fully connected in space (Exp 2's layer 2)
             key = ('F', x.shape, w.shape, st)
-            fc = lambda x: _TimeConv3d.apply(x, w, bias, st[0])
+            fc = lambda x: frame_conv3d(x, w, bias, st[0])
             return (fc if _choose(key, x, ref, fc) else ref)(x)
         if last is not None and last[0]() is x and pd == (0, 0, 0):    # conv(F.pad(u)): one op, gradient on u's positions only
             u, pads = last[1], last[2]
