@@ -81,6 +81,8 @@ def descriptor_config(model: str, preset: str = 'tiny', iters: int | None = None
     if reference in ('gmrf', 'spectral'): c = dataclasses.replace(c, lr=1e-4)   # 1e-3 diverged in 5 of 8 GMRF runs (22_descriptor_recovery)
     if reference in ('gmrf', 'spectral') and recovery:     # recovery: the reference fitted to the holes, f = 0 (ibid.), so the pieces'
         c = dataclasses.replace(c, lr=0.0, piece_every=10)  # means hardly change: a conditional mean every tenth iteration is plenty
+    if reference == 'spectral' and recovery:               # and its mean a smooth frame: lower errors for regions hidden in every
+        c = dataclasses.replace(c, ref_mean='frame')       # frame and for missing frames, over three draws (ibid.)
     return dataclasses.replace(c, n_iters=iters) if iters is not None else c
 
 def model_extent(model: str, preset: str, frames: int | None, size) -> tuple[int, tuple[int, int]]:

@@ -17,7 +17,7 @@ from .langevin import langevin, LangevinResult, LangevinDivergence, FourierPreco
 __all__ = ['PRESETS', 'layer_shapes', 'Descriptor', 'paper_exp1', 'paper_exp2', 'paper_exp2_minibatch', 'paper_exp3', 'tiny_exp1',
            'tiny_exp2', 'tiny_exp3', 'activation_pattern', 'linear_piece', 'reconstruct', 'init_chains', 'synthesize',
            'fit_gmrf', 'gmrf_precision', 'gmrf_conditional_mean', 'stationary_conditional_mean', 'periodogram',
-           'gmrf_spectrum', 'fit_spectrum']
+           'gmrf_spectrum', 'fit_spectrum', 'mean_frame']
 
 # %% ../nbs/20_descriptor.ipynb #ea8754da
 def _norm_layer(spec, i: int) -> tuple:
@@ -150,19 +150,35 @@ class Descriptor(nn.Module):
         if not 1 <= d <= len(self.layers): raise ValueError(f"depth must be in 1..{len(self.layers)}, got {d}")
         self.n_active.fill_(d)
 
-    def set_mean(self, videos: torch.Tensor, mask: torch.Tensor | None = None) -> 'Descriptor':
-        "Set the reference mean `m` to the per-channel mean of `videos` (over the observed pixels when `mask` is given)."
+    def set_mean(self, videos: torch.Tensor, mask: torch.Tensor | None = None, frame: bool = False) -> 'Descriptor':
+        "Set the reference mean `m` to the per-channel mean of `videos` (over the observed pixels when `mask` is given), or with `frame` to their smooth mean frame (`mean_frame`)."
         x = as_batch(check_video(videos, 'set_mean: videos'))
-        if mask is None: m = x.mean((0, 2, 3, 4))
-        else:
-            w = torch.broadcast_to(as_batch(mask), x.shape).to(x.dtype)
-            m = (x * w).sum((0, 2, 3, 4)) / w.sum((0, 2, 3, 4)).clamp_min(1)
-        self.mean.copy_(m.view(-1, 1, 1, 1).to(self.mean)); return self
+        w = torch.ones_like(x) if mask is None else torch.broadcast_to(as_batch(mask), x.shape).to(x.dtype)
+        m = ((x * w).sum((0, 2, 3, 4)) / w.sum((0, 2, 3, 4)).clamp_min(1)).view(-1, 1, 1, 1)
+        if frame:                                                    # (C, 1, H, W); on the torus its padding, never seen, at m
+            H, W = self.shape[2:]
+            m = m.expand(-1, 1, *self.state_shape[2:]).clone()
+            m[..., :H, :W] = mean_frame(x, None if mask is None else w > 0).to(m)
+        self.mean = m.to(self.mean); return self                     # a registered buffer: reassigning keeps it one
 
-    def fit_reference(self, videos: torch.Tensor, mask: torch.Tensor | None = None, method: str = 'ml') -> 'Descriptor':
-        "Fit the reference to `videos` (observed pixels only, given a `mask`): its mean, and by `method` the GMRF's (α, β_t, β_s) (`fit_gmrf`) or the field's spectrum (`fit_spectrum`)."
+    def mean_of(self, x: torch.Tensor) -> torch.Tensor:
+        "The reference mean `m` as it applies to `x` (videos, or the 'spectral' reference's states): a mean frame cut to `x`'s frame."
+        m = self.mean
+        return m if m.shape[-1] == 1 or m.shape[-2:] == x.shape[-2:] else m[..., : x.shape[-2], : x.shape[-1]]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        m = state_dict.get(prefix + 'mean')                          # a per-channel mean or a mean frame: the file's shape
+        C, Hs, Ws = self.state_shape[0], *self.state_shape[2:]
+        if m is not None and tuple(m.shape) in ((C, 1, 1, 1), (C, 1, Hs, Ws)) and m.shape != self.mean.shape:
+            self.mean = torch.empty(m.shape, dtype=self.mean.dtype, device=self.mean.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def fit_reference(self, videos: torch.Tensor, mask: torch.Tensor | None = None, method: str = 'ml',
+                      mean: str = 'channel') -> 'Descriptor':
+        "Fit the reference to `videos` (observed pixels only, given a `mask`): its mean (per channel, or a smooth mean `'frame'`), and by `method` the GMRF's (α, β_t, β_s) (`fit_gmrf`) or the field's spectrum (`fit_spectrum`)."
         if method not in ('ml', 'pl', 'holdout'): raise ValueError(f"fit_reference: method must be 'ml', 'pl' or 'holdout', got {method!r}")
-        self.set_mean(videos, mask)
+        if mean not in ('channel', 'frame'): raise ValueError(f"fit_reference: mean must be 'channel' or 'frame', got {mean!r}")
+        self.set_mean(videos, mask, frame=mean == 'frame')
         if self.reference == 'spectral':
             x = as_batch(videos)
             self.ref_spec.copy_(fit_spectrum(self.standardize(x), None if mask is None else torch.broadcast_to(as_batch(mask), x.shape),
@@ -190,7 +206,7 @@ class Descriptor(nn.Module):
 
     def standardize(self, x: torch.Tensor) -> torch.Tensor:
         "v = (x − m)/σ: the video as the network reads it (the paper's mean-subtracted scale when σ = 1/127.5)."
-        return (x - self.mean) / self.sigma
+        return (x - self.mean_of(x)) / self.sigma
 
     def features(self, v: torch.Tensor, depth: int | None = None) -> list[torch.Tensor]:
         "Rectified responses `[F^(l) * I]` of layers 1..depth (eq. 1) for a standardised batch `v`."
@@ -288,14 +304,14 @@ def reconstruct(model: Descriptor, x: torch.Tensor, mask: torch.Tensor | None = 
         raise ValueError("reconstruct: under the uniform reference a piece is not Gaussian (f is linear on it); use 'gaussian' or 'gmrf'")
     x = model.window(as_batch(x))
     B = linear_piece(model, x)[1]
-    if model.reference == 'gaussian' and mask is None: return model.mean + model.sigma * B     # eq. 6: Q = I
+    if model.reference == 'gaussian' and mask is None: return model.mean_of(x) + model.sigma * B     # eq. 6: Q = I
     obs = torch.zeros(x.shape, dtype=torch.bool, device=x.device) if mask is None else torch.broadcast_to(mask, x.shape)
     if model.reference == 'spectral':                                                         # the torus field: the rest of it hidden too
         y = stationary_conditional_mean(model.standardize(x).double(), obs, model.ref_spec.double(), b=B.double())
-        return torch.where(obs, x, model.mean + model.sigma * y.to(x.dtype))
+        return torch.where(obs, x, model.mean_of(x) + model.sigma * y.to(x.dtype))
     coef = model.ref_coef.double() if model.reference == 'gmrf' else (1.0, 0.0, 0.0)
     y = gmrf_conditional_mean(model.standardize(x).double(), obs, coef, b=B.double())           # Q_hh y_h = B_h − Q_ho v_o
-    return torch.where(obs, x, model.mean + model.sigma * y.to(x.dtype))
+    return torch.where(obs, x, model.mean_of(x) + model.sigma * y.to(x.dtype))
 
 # %% ../nbs/20_descriptor.ipynb #803c546c
 def init_chains(model: Descriptor, n: int, init: str | torch.Tensor = 'mean', generator: torch.Generator | None = None) -> torch.Tensor:
@@ -431,15 +447,18 @@ def _cg(A: Callable, rhs: torch.Tensor, M: Callable | None = None, n_iter: int =
         p, rz = z + (rz_new / rz.clamp_min(tiny)) * p, rz_new
     return y
 
+def _holdout_sets(obs: torch.Tensor) -> list:
+    "(pixels a fill reads, observed pixels it refills) for two moved copies of the occlusion: half a clip away (wrapping across the borders) and mirrored (not wrapping); a copy that would leave a video nothing to read is skipped."
+    moved = (torch.roll(obs, tuple(n // 2 for n in obs.shape[2:]), (2, 3, 4)), obs.flip(2, 3, 4))
+    return [(obs & m, obs & ~m) for m in moved if bool((obs & m).flatten(1).any(1).all())]
+
 def _fit_gmrf_holdout(v, mask, min_pixels, ratios=(1e-1, 1e-2, 1e-3, 1e-4), mixes=tuple(i / 10 for i in range(11))):
     "The (α/β, β_t/β) pair whose conditional mean best refills observed pixels hidden by moved copies of the occlusion."
     if mask is None or bool(torch.broadcast_to(mask, v.shape).all()):
         raise ValueError("fit_gmrf: method='holdout' needs a mask with hidden pixels (it imitates them)")
     v = v.detach().double()
     obs = torch.broadcast_to(mask, v.shape)
-    moved = (torch.roll(obs, tuple(n // 2 for n in v.shape[2:]), (2, 3, 4)),   # the same holes half a clip away (wrapping
-             obs.flip(2, 3, 4))                                              # across the borders) and mirrored (not wrapping)
-    sets = [(obs & m, obs & ~m) for m in moved]                  # (pixels the fill reads, observed pixels it refills)
+    sets = _holdout_sets(obs)
     n_held = sum(int(h.sum()) for _, h in sets)
     if n_held < min_pixels:
         warnings.warn("fit_gmrf: the moved occlusion hides too few observed pixels; falling back to pseudo-likelihood")
@@ -527,11 +546,8 @@ def fit_spectrum(v: torch.Tensor, mask: torch.Tensor | None = None, method: str 
         return (S * S0)[..., : W + 1].float()
     coef = fit_gmrf(v, obs, method='holdout').double()           # checks that there are holes to imitate
     Sg = gmrf_spectrum(coef, grid, device=v.device)
-    T, H = v.shape[-3:-1]
-    moved = (torch.roll(obs, (T // 2, H // 2, W // 2), (2, 3, 4)), obs.flip(2, 3, 4))    # as in the GMRF's held-out fit
     err, n = torch.zeros(len(blends), dtype=v.dtype, device=v.device), 0
-    for m in moved:
-        see, held = obs & m, obs & ~m
+    for see, held in _holdout_sets(obs):                          # as in the GMRF's held-out fit
         Ss = _refit(v, see, gmrf_conditional_mean(v, see, coef), rounds)       # fitted without the pixels it must refill
         for i, g in enumerate(blends):
             S = (Ss ** g * Sg ** (1 - g))[..., : W + 1]
@@ -540,3 +556,27 @@ def fit_spectrum(v: torch.Tensor, mask: torch.Tensor | None = None, method: str 
     g = blends[int(err.argmin())]
     S = Sg if g == 0 else _refit(v, obs, gmrf_conditional_mean(v, obs, coef), rounds) ** g * Sg ** (1 - g)
     return (S / S.mean() * S0)[..., : W + 1].float()
+
+# %% ../nbs/20_descriptor.ipynb #16b0a846
+def _blur2d(m: torch.Tensor, s: float) -> torch.Tensor:
+    "A separable Gaussian blur of width `s` pixels over the last two dims of `m`, edges replicated."
+    r = max(1, math.ceil(3 * s))
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=m.dtype, device=m.device) ** 2 / (2 * s * s)); k = k / k.sum()
+    y = m.reshape(-1, 1, *m.shape[-2:])
+    y = F.conv2d(F.pad(y, (r, r, 0, 0), mode='replicate'), k.view(1, 1, 1, -1))
+    y = F.conv2d(F.pad(y, (0, 0, r, r), mode='replicate'), k.view(1, 1, -1, 1))
+    return y.reshape(m.shape)
+
+def mean_frame(x: torch.Tensor, mask: torch.Tensor | None = None, blur: float = 1 / 12) -> torch.Tensor:
+    "The smooth mean frame `(C, 1, H, W)` of videos `x` `(B, C, T, H, W)`: each pixel's mean over its observed frames, pixels never observed filled harmonically, blurred by a Gaussian `blur` × the frame's smaller side wide."
+    x = as_batch(x).double()
+    w = torch.ones_like(x) if mask is None else torch.broadcast_to(as_batch(mask), x.shape).to(x.dtype)
+    if not bool(w.any()): raise ValueError("mean_frame: no pixel is observed")
+    cm = (x * w).sum((0, 2, 3, 4), keepdim=True) / w.sum((0, 2, 3, 4), keepdim=True).clamp_min(1)   # per channel
+    n = w.sum((0, 2), keepdim=True)                                   # (1, C, 1, H, W): frames in which each pixel is seen
+    m = torch.where(n > 0, (x * w).sum((0, 2), keepdim=True) / n.clamp_min(1), cm)
+    if not bool((n > 0).all()):                                       # hidden in every frame: Laplace's equation from around
+        m = cm + gmrf_conditional_mean(m - cm, n > 0, (1e-6, 0.0, 1.0))
+    if blur > 0: m = _blur2d(m, blur * min(x.shape[-2:]))
+    return m[0].float()
+

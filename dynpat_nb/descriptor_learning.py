@@ -26,6 +26,7 @@ class DescriptorConfig:
     sigma: float = 1 / 127.5                # reference std in model units: σ = 1 on the paper's [0, 255] scale
     reference: str = 'gaussian'             # or 'uniform' (§3.4), 'gmrf' (a smooth reference), 'spectral' (a stationary field): fitted to the data, notebook 20
     ref_fit: str = 'ml'                     # how 'gmrf'/'spectral' are fitted: 'ml', 'pl' ('gmrf' only) or 'holdout' (needs holes; fit_gmrf, fit_spectrum)
+    ref_mean: str = 'channel'               # the reference's mean: per channel (the paper's) or a smooth mean 'frame' (fit_reference, notebook 20)
     precondition: bool = True               # 'gmrf'/'spectral': synthesis chains step in the reference's units (Langevin preconditioned by its covariance)
     n_chains: int = 3                       # M~, persistent synthesis chains
     n_steps: int = 20                       # l, Langevin steps per iteration
@@ -85,7 +86,7 @@ class DescriptorLearning(Algorithm):
         if c.batch_size > len(self.videos): raise ValueError(f"batch_size={c.batch_size} exceeds the {len(self.videos)} training videos")
         self.net = Descriptor(self.videos.shape[1:], c.layer_specs(), sigma=c.sigma, reference=c.reference,
                               init_std=c.init_std, seed=seed).to(self.device)
-        self.net.fit_reference(self.videos, self._mask(), c.ref_fit)   # its mean m (and the GMRF's coefficients)
+        self.net.fit_reference(self.videos, self._mask(), c.ref_fit, c.ref_mean)   # its mean m (and the GMRF's coefficients)
         self._ref_scale = self.net.ref_scale                          # read once: the reference is fixed from here on
         self._precond = self.net.preconditioner() if c.precondition and c.reference in ('gmrf', 'spectral') else None
         if c.grow_every > 0: self.net.depth = 1

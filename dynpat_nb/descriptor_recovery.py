@@ -56,7 +56,7 @@ class DescriptorRecovery(DescriptorLearning):
         self.masks = m.to(get_device(device))
         super().__init__(v, config or RecoveryConfig(), device, seed)
         self.masks = self.masks.to(self.device)
-        if self.config.rec_init == 'mean': self.rec = torch.where(self.masks, self.videos, self.net.mean)
+        if self.config.rec_init == 'mean': self.rec = torch.where(self.masks, self.videos, self.net.mean_of(self.videos))
         elif self.config.rec_init == 'heat':
             from dynpat_nb.baselines import heat_diffusion
             self.rec = heat_diffusion(self.videos, self.masks)
