@@ -304,8 +304,8 @@ def _common(p, model=True, out='dynpat_out'):
         p.add_argument('--reference', choices=('gaussian', 'uniform', 'gmrf', 'spectral'), default='gaussian',
                        help="descriptor models: the reference distribution (default the paper's white noise; 'gmrf': a smooth "
                             "one, 'spectral': a stationary field with the video's spectrum, both fitted to the video - recover and "
-                            "inpaint fit them to the holes and leave the network at 0; 'spectral' had the lowest errors measured "
-                            "in 22_descriptor_recovery)")
+                            "inpaint fit them to the holes, 'spectral' around a smooth mean frame, and leave the network at 0; "
+                            "'spectral' had the lowest errors measured in 22_descriptor_recovery)")
     p.add_argument('--out', default=out, help=f'output folder (default {out})')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps (default: the best available)')
     p.add_argument('--seed', type=int, default=0)
