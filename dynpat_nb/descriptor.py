@@ -546,13 +546,12 @@ def fit_spectrum(v: torch.Tensor, mask: torch.Tensor | None = None, method: str 
         return (S * S0)[..., : W + 1].float()
     coef = fit_gmrf(v, obs, method='holdout').double()           # checks that there are holes to imitate
     Sg = gmrf_spectrum(coef, grid, device=v.device)
-    err, n = torch.zeros(len(blends), dtype=v.dtype, device=v.device), 0
+    err = torch.zeros(len(blends), dtype=v.dtype, device=v.device)
     for see, held in _holdout_sets(obs):                          # as in the GMRF's held-out fit
         Ss = _refit(v, see, gmrf_conditional_mean(v, see, coef), rounds)       # fitted without the pixels it must refill
         for i, g in enumerate(blends):
             S = (Ss ** g * Sg ** (1 - g))[..., : W + 1]
             err[i] += (stationary_conditional_mean(v, see, S) - v).abs()[held].sum()
-        n += int(held.sum())
     g = blends[int(err.argmin())]
     S = Sg if g == 0 else _refit(v, obs, gmrf_conditional_mean(v, obs, coef), rounds) ** g * Sg ** (1 - g)
     return (S / S.mean() * S0)[..., : W + 1].float()
