@@ -17,7 +17,7 @@ from .langevin import langevin, LangevinResult, LangevinDivergence, FourierPreco
 __all__ = ['PRESETS', 'layer_shapes', 'Descriptor', 'paper_exp1', 'paper_exp2', 'paper_exp2_minibatch', 'paper_exp3', 'tiny_exp1',
            'tiny_exp2', 'tiny_exp3', 'activation_pattern', 'linear_piece', 'reconstruct', 'init_chains', 'synthesize',
            'fit_gmrf', 'gmrf_precision', 'gmrf_conditional_mean', 'stationary_conditional_mean', 'periodogram',
-           'gmrf_spectrum', 'fit_spectrum', 'mean_frame']
+           'gmrf_spectrum', 'fit_spectrum', 'mean_frame', 'std_frame']
 
 # %% ../nbs/20_descriptor.ipynb #ea8754da
 def _norm_layer(spec, i: int) -> tuple:
@@ -116,6 +116,7 @@ class Descriptor(nn.Module):
         self.convs = nn.ModuleList(convs)
         self.pads = [tuple(x for d in (2, 1, 0) for x in p[d]) for (_, _, p, _) in self.geometry]   # F.pad order: W, H, T
         self.register_buffer('mean', torch.zeros(self.shape[0], 1, 1, 1))
+        self.register_buffer('scale', torch.ones(self.shape[0], 1, 1, 1))   # s: the reference's std per pixel, relative (1: stationary)
         self.register_buffer('n_active', torch.tensor(len(self.layers)))
         self.register_buffer('ref_coef', torch.tensor([1.0, 0.0, 0.0]))   # (α, β_t, β_s) of the reference; (1, 0, 0): white noise
         if reference == 'spectral':                                  # the spectrum S on the torus twice the video (rfft half); 1: white
@@ -150,35 +151,54 @@ class Descriptor(nn.Module):
         if not 1 <= d <= len(self.layers): raise ValueError(f"depth must be in 1..{len(self.layers)}, got {d}")
         self.n_active.fill_(d)
 
-    def set_mean(self, videos: torch.Tensor, mask: torch.Tensor | None = None, frame: bool = False) -> 'Descriptor':
-        "Set the reference mean `m` to the per-channel mean of `videos` (over the observed pixels when `mask` is given), or with `frame` to their smooth mean frame (`mean_frame`)."
+    def _on_state(self, frame: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        "A frame `(C, 1, H, W)` on the state's frame: for the 'spectral' reference's torus its padding, never seen, at `pad` `(C, 1, 1, 1)`."
+        out = pad.to(frame).expand(-1, 1, *self.state_shape[2:]).clone()
+        out[..., : self.shape[2], : self.shape[3]] = frame
+        return out
+
+    def set_mean(self, videos: torch.Tensor, mask: torch.Tensor | None = None, frame: bool = False, blur: float = 1 / 12) -> 'Descriptor':
+        "Set the reference mean `m` to the per-channel mean of `videos` (over the observed pixels when `mask` is given), or with `frame` to their smooth mean frame (`mean_frame`, blurred by `blur`)."
         x = as_batch(check_video(videos, 'set_mean: videos'))
         w = torch.ones_like(x) if mask is None else torch.broadcast_to(as_batch(mask), x.shape).to(x.dtype)
         m = ((x * w).sum((0, 2, 3, 4)) / w.sum((0, 2, 3, 4)).clamp_min(1)).view(-1, 1, 1, 1)
-        if frame:                                                    # (C, 1, H, W); on the torus its padding, never seen, at m
-            H, W = self.shape[2:]
-            m = m.expand(-1, 1, *self.state_shape[2:]).clone()
-            m[..., :H, :W] = mean_frame(x, None if mask is None else w > 0).to(m)
+        if frame: m = self._on_state(mean_frame(x, None if mask is None else w > 0, blur), m)   # (C, 1, H, W) or its torus
         self.mean = m.to(self.mean); return self                     # a registered buffer: reassigning keeps it one
 
+    def set_scale(self, videos: torch.Tensor, mask: torch.Tensor | None = None, frame: bool = False, blur: float = 1 / 12) -> 'Descriptor':
+        "Set the reference's relative std `s`: 1 (a stationary variance), or with `frame` the smooth std frame of `videos` around the current mean (`std_frame`), scaled to an rms of 1 per channel."
+        if not frame: self.scale = torch.ones_like(self.scale[..., :1, :1]); return self
+        x = as_batch(check_video(videos, 'set_scale: videos'))
+        s = std_frame(x, None if mask is None else torch.broadcast_to(as_batch(mask), x.shape), self.mean_of(x), blur)
+        s = s / s.square().mean((-2, -1), keepdim=True).sqrt().clamp_min(1e-12)   # the overall level stays with σ and the spectrum
+        self.scale = self._on_state(s.clamp_min(1e-3), torch.ones_like(s[..., :1, :1])).to(self.scale); return self
+
+    def _frame_of(self, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return b if b.shape[-1] == 1 or b.shape[-2:] == x.shape[-2:] else b[..., : x.shape[-2], : x.shape[-1]]
     def mean_of(self, x: torch.Tensor) -> torch.Tensor:
         "The reference mean `m` as it applies to `x` (videos, or the 'spectral' reference's states): a mean frame cut to `x`'s frame."
-        m = self.mean
-        return m if m.shape[-1] == 1 or m.shape[-2:] == x.shape[-2:] else m[..., : x.shape[-2], : x.shape[-1]]
+        return self._frame_of(self.mean, x)
+    def scale_of(self, x: torch.Tensor) -> torch.Tensor:
+        "The reference's relative std `s` as it applies to `x`, like `mean_of`."
+        return self._frame_of(self.scale, x)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        m = state_dict.get(prefix + 'mean')                          # a per-channel mean or a mean frame: the file's shape
         C, Hs, Ws = self.state_shape[0], *self.state_shape[2:]
-        if m is not None and tuple(m.shape) in ((C, 1, 1, 1), (C, 1, Hs, Ws)) and m.shape != self.mean.shape:
-            self.mean = torch.empty(m.shape, dtype=self.mean.dtype, device=self.mean.device)
+        for name in ('mean', 'scale'):                               # per channel or a frame: the file's shape
+            b, cur = state_dict.get(prefix + name), getattr(self, name)
+            if b is not None and tuple(b.shape) in ((C, 1, 1, 1), (C, 1, Hs, Ws)) and b.shape != cur.shape:
+                setattr(self, name, torch.empty(b.shape, dtype=cur.dtype, device=cur.device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def fit_reference(self, videos: torch.Tensor, mask: torch.Tensor | None = None, method: str = 'ml',
-                      mean: str = 'channel') -> 'Descriptor':
-        "Fit the reference to `videos` (observed pixels only, given a `mask`): its mean (per channel, or a smooth mean `'frame'`), and by `method` the GMRF's (α, β_t, β_s) (`fit_gmrf`) or the field's spectrum (`fit_spectrum`)."
+                      mean: str = 'channel', std: str = 'channel', blur: float = 1 / 12) -> 'Descriptor':
+        "Fit the reference to `videos` (observed pixels only, given a `mask`): its mean and std (per channel, or a smooth `'frame'` blurred by `blur`), and by `method` the GMRF's (α, β_t, β_s) (`fit_gmrf`) or the field's spectrum (`fit_spectrum`)."
         if method not in ('ml', 'pl', 'holdout'): raise ValueError(f"fit_reference: method must be 'ml', 'pl' or 'holdout', got {method!r}")
         if mean not in ('channel', 'frame'): raise ValueError(f"fit_reference: mean must be 'channel' or 'frame', got {mean!r}")
-        self.set_mean(videos, mask, frame=mean == 'frame')
+        if std not in ('channel', 'frame'): raise ValueError(f"fit_reference: std must be 'channel' or 'frame', got {std!r}")
+        if not blur >= 0: raise ValueError(f"fit_reference: blur must be >= 0, got {blur}")
+        self.set_mean(videos, mask, frame=mean == 'frame', blur=blur)
+        self.set_scale(videos, mask, frame=std == 'frame', blur=blur)
         if self.reference == 'spectral':
             x = as_batch(videos)
             self.ref_spec.copy_(fit_spectrum(self.standardize(x), None if mask is None else torch.broadcast_to(as_batch(mask), x.shape),
@@ -191,22 +211,24 @@ class Descriptor(nn.Module):
 
     @property
     def ref_scale(self) -> float:
-        "σ / √λ_max: the reference's std along its stiffest direction, in model units (σ for white noise); Langevin steps scale with it."
-        if self.reference == 'spectral': return self.sigma * math.sqrt(float(self.ref_spec.min()))
-        if self.reference != 'gmrf': return self.sigma
+        "σ / √λ_max: the reference's std along its stiffest direction, in model units (σ for white noise; times the smallest relative std `s`); Langevin steps scale with it."
+        s = float(self.scale.min())
+        if self.reference == 'spectral': return s * self.sigma * math.sqrt(float(self.ref_spec.min()))
+        if self.reference != 'gmrf': return s * self.sigma
         a, bt, bs = self.ref_coef.tolist()
-        return self.sigma / math.sqrt(a + 4 * bt + 8 * bs)
+        return s * self.sigma / math.sqrt(a + 4 * bt + 8 * bs)
 
     def preconditioner(self) -> FourierPrecond:
-        "The reference's covariance σ²Q⁻¹ on the periodic grid of the state's shape: Langevin steps in its units mix every direction alike."
-        if self.reference == 'spectral': return FourierPrecond(1 / self.ref_spec.double(), self.sigma, grid=self.state_shape[1:])
+        "The reference's covariance σ² S Q⁻¹ S (S = diag(s)) on the periodic grid of the state's shape: Langevin steps in its units mix every direction alike."
+        d = None if bool((self.scale == 1).all()) else self.scale
+        if self.reference == 'spectral': return FourierPrecond(1 / self.ref_spec.double(), self.sigma, grid=self.state_shape[1:], diag=d)
         a, bt, bs = self.ref_coef.double().tolist() if self.reference == 'gmrf' else (1.0, 0.0, 0.0)
         et, eh, ew = _laplacian_eigs(*self.shape[1:], device=self.mean.device)
-        return FourierPrecond(a + bt * et + bs * (eh + ew), self.sigma)          # Q's eigenvalues on the periodic grid
+        return FourierPrecond(a + bt * et + bs * (eh + ew), self.sigma, diag=d)  # Q's eigenvalues on the periodic grid
 
     def standardize(self, x: torch.Tensor) -> torch.Tensor:
-        "v = (x − m)/σ: the video as the network reads it (the paper's mean-subtracted scale when σ = 1/127.5)."
-        return (x - self.mean_of(x)) / self.sigma
+        "v = (x − m)/(σ s): the video as the network reads it (the paper's mean-subtracted scale when σ = 1/127.5 and s = 1)."
+        return (x - self.mean_of(x)) / (self.sigma * self.scale_of(x))
 
     def features(self, v: torch.Tensor, depth: int | None = None) -> list[torch.Tensor]:
         "Rectified responses `[F^(l) * I]` of layers 1..depth (eq. 1) for a standardised batch `v`."
@@ -304,14 +326,14 @@ def reconstruct(model: Descriptor, x: torch.Tensor, mask: torch.Tensor | None = 
         raise ValueError("reconstruct: under the uniform reference a piece is not Gaussian (f is linear on it); use 'gaussian' or 'gmrf'")
     x = model.window(as_batch(x))
     B = linear_piece(model, x)[1]
-    if model.reference == 'gaussian' and mask is None: return model.mean_of(x) + model.sigma * B     # eq. 6: Q = I
+    if model.reference == 'gaussian' and mask is None: return model.mean_of(x) + model.sigma * model.scale_of(x) * B   # eq. 6: Q = I
     obs = torch.zeros(x.shape, dtype=torch.bool, device=x.device) if mask is None else torch.broadcast_to(mask, x.shape)
     if model.reference == 'spectral':                                                         # the torus field: the rest of it hidden too
         y = stationary_conditional_mean(model.standardize(x).double(), obs, model.ref_spec.double(), b=B.double())
-        return torch.where(obs, x, model.mean_of(x) + model.sigma * y.to(x.dtype))
+        return torch.where(obs, x, model.mean_of(x) + model.sigma * model.scale_of(x) * y.to(x.dtype))
     coef = model.ref_coef.double() if model.reference == 'gmrf' else (1.0, 0.0, 0.0)
     y = gmrf_conditional_mean(model.standardize(x).double(), obs, coef, b=B.double())           # Q_hh y_h = B_h − Q_ho v_o
-    return torch.where(obs, x, model.mean_of(x) + model.sigma * y.to(x.dtype))
+    return torch.where(obs, x, model.mean_of(x) + model.sigma * model.scale_of(x) * y.to(x.dtype))
 
 # %% ../nbs/20_descriptor.ipynb #803c546c
 def init_chains(model: Descriptor, n: int, init: str | torch.Tensor = 'mean', generator: torch.Generator | None = None) -> torch.Tensor:
@@ -578,4 +600,10 @@ def mean_frame(x: torch.Tensor, mask: torch.Tensor | None = None, blur: float = 
         m = cm + gmrf_conditional_mean(m - cm, n > 0, (1e-6, 0.0, 1.0))
     if blur > 0: m = _blur2d(m, blur * min(x.shape[-2:]))
     return m[0].float()
+
+def std_frame(x: torch.Tensor, mask: torch.Tensor | None = None, mean: torch.Tensor | None = None, blur: float = 1 / 12) -> torch.Tensor:
+    "The smooth std frame `(C, 1, H, W)` of videos `x` around `mean` (a frame or one value per channel; default their `mean_frame`): the root of the `mean_frame` of the squared deviations."
+    x = as_batch(x)
+    m = mean_frame(x, mask, blur) if mean is None else mean
+    return mean_frame((x - m.to(x)).square(), mask, blur).clamp_min(0).sqrt()
 

@@ -27,6 +27,8 @@ class DescriptorConfig:
     reference: str = 'gaussian'             # or 'uniform' (§3.4), 'gmrf' (a smooth reference), 'spectral' (a stationary field): fitted to the data, notebook 20
     ref_fit: str = 'ml'                     # how 'gmrf'/'spectral' are fitted: 'ml', 'pl' ('gmrf' only) or 'holdout' (needs holes; fit_gmrf, fit_spectrum)
     ref_mean: str = 'channel'               # the reference's mean: per channel (the paper's) or a smooth mean 'frame' (fit_reference, notebook 20)
+    ref_std: str = 'channel'                # its std: one per channel (the paper's) or a smooth std 'frame' (fit_reference, notebook 20)
+    ref_blur: float = 1 / 12                # the mean and std frames' blur, a fraction of the frame's smaller side (0: none)
     precondition: bool = True               # 'gmrf'/'spectral': synthesis chains step in the reference's units (Langevin preconditioned by its covariance)
     n_chains: int = 3                       # M~, persistent synthesis chains
     n_steps: int = 20                       # l, Langevin steps per iteration
@@ -86,7 +88,7 @@ class DescriptorLearning(Algorithm):
         if c.batch_size > len(self.videos): raise ValueError(f"batch_size={c.batch_size} exceeds the {len(self.videos)} training videos")
         self.net = Descriptor(self.videos.shape[1:], c.layer_specs(), sigma=c.sigma, reference=c.reference,
                               init_std=c.init_std, seed=seed).to(self.device)
-        self.net.fit_reference(self.videos, self._mask(), c.ref_fit, c.ref_mean)   # its mean m (and the GMRF's coefficients)
+        self.net.fit_reference(self.videos, self._mask(), c.ref_fit, c.ref_mean, c.ref_std, c.ref_blur)   # its mean m, std s (and Q)
         self._ref_scale = self.net.ref_scale                          # read once: the reference is fixed from here on
         self._precond = self.net.preconditioner() if c.precondition and c.reference in ('gmrf', 'spectral') else None
         if c.grow_every > 0: self.net.depth = 1
@@ -178,7 +180,7 @@ def load_descriptor(path: str | Path, device=None) -> Descriptor:
     ck = load_checkpoint(path, kind='Descriptor')
     layers = [(n, tuple(k), tuple(s)) for n, k, s in ck['layers']]
     net = Descriptor(ck['shape'], layers, sigma=ck['sigma'], reference=ck['reference'])
-    net.load_state_dict({'ref_coef': net.ref_coef} | ck['state'])        # files from before the GMRF reference lack it
+    net.load_state_dict({'ref_coef': net.ref_coef, 'scale': net.scale} | ck['state'])   # older files lack them (GMRF, std frame)
     return net.to(device) if device is not None else net
 
 # %% ../nbs/21_descriptor_learning.ipynb #ea720a6f

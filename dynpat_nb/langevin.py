@@ -159,9 +159,9 @@ def langevin(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n_
     return LangevinResult(x, energies, None if accepted is None else accepted / max(n_steps, 1))
 
 class FourierPrecond:
-    "M = scale² F⁻¹ diag(1/λ) F over the last three dims (a periodic grid); `apply` is M·g, `sqrt` is M^½·ε."
-    def __init__(self, lam: torch.Tensor, scale: float = 1.0, grid: tuple | None = None):
-        "`lam`: eigenvalues on the grid `(T, H, W)`, or only the half `(T, H, W//2 + 1)` that rfftn keeps, with `grid=(T, H, W)`."
+    "M = scale² D F⁻¹ diag(1/λ) F D over the last three dims (a periodic grid; D = diag(`diag`), 1 by default); `apply` is M·g, `sqrt` is M^½·ε."
+    def __init__(self, lam: torch.Tensor, scale: float = 1.0, grid: tuple | None = None, diag: torch.Tensor | None = None):
+        "`lam`: eigenvalues on the grid `(T, H, W)`, or only the half `(T, H, W//2 + 1)` that rfftn keeps, with `grid=(T, H, W)`; `diag`: per-entry scales broadcast to the state (M^½ = D C^½)."
         if lam.ndim != 3: raise ValueError(f"FourierPrecond: lam must be (T, H, W) eigenvalues, got shape {tuple(lam.shape)}")
         if not bool((lam > 0).all()): raise ValueError("FourierPrecond: every eigenvalue must be > 0")
         self.shape = tuple(lam.shape) if grid is None else tuple(int(n) for n in grid)
@@ -170,6 +170,7 @@ class FourierPrecond:
             raise ValueError(f"FourierPrecond: for grid {self.shape} the half-spectrum must be {half}, got {tuple(lam.shape)}")
         lam = lam[..., : half[2]]                                 # the half-spectrum rfftn keeps
         self.inv, self.inv_sqrt = scale ** 2 / lam, scale / lam.sqrt()
+        self.diag = diag
         self._cast = {}                                           # the weights in each (device, dtype) asked for, made once
     def _mul(self, z: torch.Tensor, which: str) -> torch.Tensor:
         if tuple(z.shape[-3:]) != self.shape: raise ValueError(f"FourierPrecond: built for {self.shape}, got {tuple(z.shape[-3:])}")
@@ -177,8 +178,13 @@ class FourierPrecond:
         if key not in self._cast: self._cast[key] = getattr(self, which).to(z.device, z.dtype)
         dims = (-3, -2, -1)
         return torch.fft.irfftn(torch.fft.rfftn(z, dim=dims) * self._cast[key], s=self.shape, dim=dims)
-    def apply(self, g: torch.Tensor) -> torch.Tensor: return self._mul(g, 'inv')
-    def sqrt(self, eps: torch.Tensor) -> torch.Tensor: return self._mul(eps, 'inv_sqrt')
+    def _d(self, z: torch.Tensor) -> torch.Tensor:
+        if self.diag is None: return z
+        key = ('diag', z.device, z.dtype)
+        if key not in self._cast: self._cast[key] = self.diag.to(z.device, z.dtype)
+        return z * self._cast[key]
+    def apply(self, g: torch.Tensor) -> torch.Tensor: return self._d(self._mul(self._d(g), 'inv'))
+    def sqrt(self, eps: torch.Tensor) -> torch.Tensor: return self._d(self._mul(eps, 'inv_sqrt'))
 
 class _EnergyGrad:
     "`energy_and_grad` under the current `Speedups`: autocast, compiled energy, chunks of chains."
