@@ -83,9 +83,9 @@ def descriptor_config(model: str, preset: str = 'tiny', iters: int | None = None
         c = dataclasses.replace(c, lr=0.0, piece_every=10)  # means hardly change: a conditional mean every tenth iteration is plenty
     if reference == 'spectral' and recovery:               # and its mean a smooth frame: lower errors for regions hidden in every
         c = dataclasses.replace(c, ref_mean='frame')       # frame and for missing frames, over three draws (ibid.)
-    if reference == 'spectral' and not recovery:           # synthesis: unblurred mean and std frames (closer than the LDS on average
-        c = dataclasses.replace(c, ref_mean='frame', ref_std='frame', ref_blur=0.0, lr=2.5e-5)   # for 5 of 6 textures with f = 0; a
-    return dataclasses.replace(c, n_iters=iters) if iters is not None else c         # learned f at 1e-4 diverged on 2 of 6): notebook 21
+    if reference == 'spectral' and not recovery:           # synthesis: unblurred mean and std frames, f = 0 (closer than the LDS on
+        c = dataclasses.replace(c, ref_mean='frame', ref_std='frame', ref_blur=0.0, lr=0.0)   # average for 5 of 6 textures; a learned
+    return dataclasses.replace(c, n_iters=iters) if iters is not None else c         # f on top diverged on water and fire): notebook 21
 
 def model_extent(model: str, preset: str, frames: int | None, size) -> tuple[int, tuple[int, int]]:
     "Frames and (H, W) the videos are cut and resized to for `model`."
@@ -308,7 +308,7 @@ def _common(p, model=True, out='dynpat_out'):
                             "one, 'spectral': a stationary field with the video's spectrum, both fitted to the video - recover and "
                             "inpaint fit them to the holes, 'spectral' around a smooth mean frame, and leave the network at 0; "
                             "'spectral' had the lowest errors measured in 22_descriptor_recovery; for learn it comes with the "
-                            "video's mean and std frames, as measured against the LDS in 21_descriptor_learning)")
+                            "video's mean and std frames and f = 0 too, as measured against the LDS in 21_descriptor_learning)")
     p.add_argument('--out', default=out, help=f'output folder (default {out})')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps (default: the best available)')
     p.add_argument('--seed', type=int, default=0)

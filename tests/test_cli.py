@@ -91,6 +91,7 @@ def test_descriptor_fitted_reference(tmp_path, videos, reference):
     assert net.reference == reference
     if reference == 'gmrf': assert net.ref_coef[1:].sum() > 0 and net.ref_scale > net.sigma
     else: assert net.ref_spec.shape[0] == 2 * net.shape[1] and float(net.ref_spec.max() / net.ref_spec.min()) > 10   # not white
+    if reference == 'spectral': assert net.scale.shape[-2:] == (2 * net.shape[2], 2 * net.shape[3]) and float(net.scale.std()) > 0   # a std frame, saved
     _, s, _ = dynpat('synthesize', s['model_path'], '--n', 1, '--steps', 3, '--out', tmp_path / 's')
     assert len(s['videos']) == 2
     _, s, _ = dynpat('recover', videos / 'flag.gif', '--mask', 'salt-pepper', '--model', 'descriptor-st', '--reference', reference,
