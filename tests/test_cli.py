@@ -59,6 +59,13 @@ def test_fit_synthesize_recover(tmp_path, videos):
     _, s, err = dynpat('recover', videos / 'water.mp4', '--mask', 'pixels', '--model', 'abp-1',
                        '--checkpoint', out / 'model.pt', '--out', tmp_path / 'rec')
     assert s['error_255'] > 0 and s['heat_diffusion_error_255'] > 0 and 'heat diffusion' in err
+    assert s['sigma'] == 0.2                                   # model-1's test-stage default
+    _, s, _ = dynpat('recover', videos / 'water.mp4', '--mask', 'pixels', '--checkpoint', out / 'model.pt', '--sigma', 0.3,
+                     '--out', tmp_path / 'rec3')
+    assert s['sigma'] == 0.3 and s['model'] == 'abp-1'
+    code, _, err = dynpat('recover', videos / 'water.mp4', '--mask', 'pixels', '--checkpoint', out / 'model.pt', '--sigma', 0,
+                          '--out', tmp_path / 'rec0', ok=False)
+    assert code == 2 and '--sigma must be positive' in err
     # a fresh run in the same folder must not silently overwrite it
     code, _, err = dynpat('fit', videos / 'water.mp4', '--iters', 4, '--out', out, ok=False)
     assert code == 2 and '--resume' in err
