@@ -234,6 +234,8 @@ def cmd_recover(args, inpaint: bool = False) -> dict:
         G, cfg, args.model = _checkpoint_model(args)
         frames, size = G.out_shape()[1], tuple(G.out_shape()[2:])
     else:
+        if getattr(args, 'sigma', None) is not None:
+            raise CLIError("--sigma sets the test-stage posterior of a learned generator: it needs --checkpoint")
         args.model = args.model or 'abp-1'
         frames, size = model_extent(args.model, args.preset, args.frames, args.size)
     video = load_clips([args.video], frames, size)[0]

@@ -66,6 +66,8 @@ def test_fit_synthesize_recover(tmp_path, videos):
     code, _, err = dynpat('recover', videos / 'water.mp4', '--mask', 'pixels', '--checkpoint', out / 'model.pt', '--sigma', 0,
                           '--out', tmp_path / 'rec0', ok=False)
     assert code == 2 and '--sigma must be positive' in err
+    code, _, err = dynpat('recover', videos / 'water.mp4', '--mask', 'pixels', '--sigma', 0.3, '--out', tmp_path / 'rec4', ok=False)
+    assert code == 2 and 'needs --checkpoint' in err
     # a fresh run in the same folder must not silently overwrite it
     code, _, err = dynpat('fit', videos / 'water.mp4', '--iters', 4, '--out', out, ok=False)
     assert code == 2 and '--resume' in err
