@@ -6,6 +6,7 @@ import pytest
 import torch
 from dynpat_nb.data import make_texture, write_video
 from dynpat_nb.learner import load_checkpoint
+from dynpat_nb.abp import load_model
 
 DYNPAT = shutil.which('dynpat')
 pytestmark = pytest.mark.skipif(DYNPAT is None, reason="the dynpat console script is not installed (pip install -e .)")
@@ -68,6 +69,15 @@ def test_fit_synthesize_recover(tmp_path, videos):
     assert code == 2 and '--sigma must be positive' in err
     code, _, err = dynpat('recover', videos / 'water.mp4', '--mask', 'pixels', '--sigma', 0.3, '--out', tmp_path / 'rec4', ok=False)
     assert code == 2 and 'needs --checkpoint' in err
+    # a model-1 learned with σ = 0.2 recovers, by default, with half of it
+    _, s, _ = dynpat('fit', videos / 'water.mp4', '--model', 'abp-1', '--iters', 2, '--sigma', 0.2, '--out', tmp_path / 'fit2', '--quiet')
+    assert load_model(tmp_path / 'fit2' / 'model.pt', with_config=True)[1].sigma == 0.2
+    _, s, _ = dynpat('recover', videos / 'water.mp4', '--mask', 'pixels', '--checkpoint', tmp_path / 'fit2' / 'model.pt',
+                     '--out', tmp_path / 'rec5')
+    assert s['sigma'] == 0.1
+    for bad, msg in ((('--sigma', -1), 'must be positive'), (('--sigma', 0.2, '--model', 'descriptor-st'), 'not of --model')):
+        code, _, err = dynpat('fit', videos / 'water.mp4', '--iters', 2, *bad, '--out', tmp_path / 'fit3', ok=False)
+        assert code == 2 and msg in err, err
     # a fresh run in the same folder must not silently overwrite it
     code, _, err = dynpat('fit', videos / 'water.mp4', '--iters', 4, '--out', out, ok=False)
     assert code == 2 and '--resume' in err
