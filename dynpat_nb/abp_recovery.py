@@ -11,10 +11,11 @@ from torch import nn
 from .core import check_video, make_generator
 from .learner import Learner
 from .abp import ABP, ABPConfig, frozen_bn_stats, infer_latents
+from .generator import Model1Config
 from .descriptor import fit_gmrf, gmrf_conditional_mean, fit_spectrum, stationary_conditional_mean
 
 # %% auto #0
-__all__ = ['Recovery', 'fill', 'recover', 'learn_incomplete', 'residual_fill']
+__all__ = ['Recovery', 'fill', 'recover', 'learn_incomplete', 'residual_fill', 'recovery_sigma']
 
 # %% ../nbs/13_abp_recovery.ipynb #5a96584a
 @dataclass
@@ -103,3 +104,9 @@ def residual_fill(video: torch.Tensor, mask: torch.Tensor, recovered: torch.Tens
     else: y = stationary_conditional_mean(r, obs, fit_spectrum(r, obs, method='holdout').double())
     out = torch.where(obs, v, g + y.to(v.dtype))                   # G(Z)_h + E[ε_h | ε_o]
     return out[0] if video.ndim == 4 else out
+
+# %% ../nbs/13_abp_recovery.ipynb #2257a8bb
+def recovery_sigma(config: ABPConfig, cap: float = 0.2) -> float:
+    "σ of the test-stage posterior (eq. 4) for a generator learned with `config`: min(`cap`, σ/2) for a model-1, else its σ."
+    if not config.sigma > 0: raise ValueError(f"recovery_sigma: the learning σ must be positive, got {config.sigma}")
+    return min(cap, config.sigma / 2) if isinstance(config.generator, Model1Config) else config.sigma

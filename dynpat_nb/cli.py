@@ -15,16 +15,15 @@ from .learner import Learner, load_checkpoint, init_distributed
 from .langevin import Speedups, set_speedups
 from .generator import Model1Config, Model2Config, Model3Config, build_generator
 from .abp import ABP, ABPConfig, save_model, load_model, synthesize as abp_synthesize
-from .abp_recovery import recover as abp_recover, learn_incomplete
+from .abp_recovery import recover as abp_recover, learn_incomplete, recovery_sigma
 from .descriptor import synthesize as descriptor_synthesize
 from .descriptor_learning import DescriptorLearning, DescriptorConfig, save_descriptor, load_descriptor
 from .descriptor_recovery import RecoveryConfig, recover as descriptor_recover
 from .baselines import heat_diffusion, mrf_fill
 
 # %% auto #0
-__all__ = ['MODELS', 'MASK_NAMES', 'TEST_SIGMA_MODEL1', 'EXAMPLES', 'COMMANDS', 'CLIError', 'abp_config', 'descriptor_config',
-           'model_extent', 'load_clips', 'cmd_fit', 'cmd_synthesize', 'cmd_recover', 'cmd_inpaint', 'cmd_demo',
-           'build_parser', 'main']
+__all__ = ['MODELS', 'MASK_NAMES', 'EXAMPLES', 'COMMANDS', 'CLIError', 'abp_config', 'descriptor_config', 'model_extent',
+           'load_clips', 'cmd_fit', 'cmd_synthesize', 'cmd_recover', 'cmd_inpaint', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/50_cli.ipynb #65b72971
 class CLIError(ValueError):
@@ -207,16 +206,14 @@ def _checkpoint_model(args):
         raise CLIError(f"{args.checkpoint}: a checkpoint of an {kind} model, not of --model {args.model}")
     return G, cfg, kind
 
-TEST_SIGMA_MODEL1 = 0.2    # model-1's test-stage σ, at most: half the learning σ, capped here (measured in 90_reproduce_abp)
-
 def _positive_sigma(s: float) -> float:
     if not s > 0: raise CLIError(f"--sigma must be positive, got {s}")
     return s
 
 def _test_sigma(args, cfg) -> float:
-    "σ of the test-stage posterior (eq. 4): `--sigma`, else min(0.2, σ/2) for a model-1 learned with σ, else the σ it learned with."
+    "σ of the test-stage posterior (eq. 4): `--sigma`, else `recovery_sigma` of the learned config (notebook 13)."
     if getattr(args, 'sigma', None) is not None: return _positive_sigma(args.sigma)
-    return min(TEST_SIGMA_MODEL1, cfg.sigma / 2) if isinstance(cfg.generator, Model1Config) else cfg.sigma
+    return recovery_sigma(cfg)
 
 def _recover(video, mask, args, G=None, cfg=None) -> torch.Tensor:
     "The completed video (posterior-mean estimate): by the learned generator `G`, or by `args.model` learning while completing."
