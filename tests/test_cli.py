@@ -75,6 +75,9 @@ def test_fit_synthesize_recover(tmp_path, videos):
     _, s, _ = dynpat('recover', videos / 'water.mp4', '--mask', 'pixels', '--checkpoint', tmp_path / 'fit2' / 'model.pt',
                      '--out', tmp_path / 'rec5')
     assert s['sigma'] == 0.1
+    # resuming it without its --sigma would silently change the model: refused, naming the setting
+    code, _, err = dynpat('fit', videos / 'water.mp4', '--model', 'abp-1', '--iters', 4, '--out', tmp_path / 'fit2', '--resume', ok=False)
+    assert code == 2 and 'sigma 0.2 there, 0.5 now' in err, err
     for bad, msg in ((('--sigma', -1), 'must be positive'), (('--sigma', 0.2, '--model', 'descriptor-st'), 'not of --model')):
         code, _, err = dynpat('fit', videos / 'water.mp4', '--iters', 2, *bad, '--out', tmp_path / 'fit3', ok=False)
         assert code == 2 and msg in err, err
