@@ -116,20 +116,8 @@ def _learner(algo, args, out: Path) -> Learner:
     ck = out / 'checkpoint.pt'
     if ck.exists() and not args.resume:
         raise CLIError(f"{ck} exists: pass --resume to continue that run, or choose another --out")
-    if ck.exists(): _same_settings(ck, algo)
-    return Learner(algo, algo.config.n_iters, ckpt_dir=out, ckpt_every=args.ckpt_every,
+    return Learner(algo, algo.config.n_iters, ckpt_dir=out, ckpt_every=args.ckpt_every, same_config=True,
                    progress=not args.quiet and sys.stderr.isatty(), desc=args.model, distributed=args.distributed)
-
-def _same_settings(ck: Path, algo) -> None:
-    "`--resume` continues a run with the settings its checkpoint was written with (only the iteration count may change)."
-    try: old = load_checkpoint(ck, kind=type(algo).__name__).get('config') or {}
-    except ValueError as e: raise CLIError(str(e)) from None
-    new = algo.config_dict()
-    norm = lambda v: json.dumps(v, sort_keys=True, default=str)              # tuples and lists alike
-    diff = sorted(k for k in old.keys() | new.keys() if k != 'n_iters' and norm(old.get(k)) != norm(new.get(k)))
-    if old and diff:
-        was = '; '.join(f"{k} {old.get(k)} there, {new.get(k)} now" for k in diff)
-        raise CLIError(f"{ck} was written with other settings ({was}): resume with the flags of that run, or choose another --out")
 
 def _setup_device(args) -> tuple[int, str | torch.device | None]:
     "Join the `torchrun` process group for `--distributed` and switch on `--fast` sampling; returns (rank, device)."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_learner.ipynb #903ecb6a
 from __future__ import annotations
-import dataclasses, math, os, tempfile, warnings
+import dataclasses, json, math, os, tempfile, warnings
 from pathlib import Path
 from typing import Any, Callable
 import torch
@@ -15,8 +15,8 @@ from .core import get_device, make_generator, seeded
 from .langevin import LangevinDivergence, langevin
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'Algorithm', 'save_checkpoint', 'load_checkpoint', 'DivergenceError', 'Learner', 'init_distributed',
-           'Distributed']
+__all__ = ['CKPT_FORMAT', 'Algorithm', 'save_checkpoint', 'load_checkpoint', 'DivergenceError', 'config_diff', 'Learner',
+           'init_distributed', 'Distributed']
 
 # %% ../nbs/06_learner.ipynb #794f5db3
 _STATEFUL = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler)
@@ -95,6 +95,12 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location='cpu
 class DivergenceError(RuntimeError):
     "Training stopped because a metric became non-finite or a sampler diverged."
 
+def config_diff(old: dict, new: dict, free=('n_iters',)) -> list[str]:
+    "The settings that differ between two config dicts (but those in `free`), as 'key OLD there, NEW now'."
+    norm = lambda v: json.dumps(v, sort_keys=True, default=str)          # tuples and lists alike
+    return [f"{k} {old.get(k)} there, {new.get(k)} now" for k in sorted(old.keys() | new.keys())
+            if k not in free and norm(old.get(k)) != norm(new.get(k))]
+
 def _rng_state(device: torch.device) -> dict:
     st = {'torch': torch.get_rng_state()}
     if device.type == 'cuda': st['cuda'] = torch.cuda.get_rng_state(device)
@@ -108,7 +114,7 @@ class Learner:
     "Runs `algo.step` for `n_iters` iterations with progress, checkpoints, resume and a divergence guard."
     def __init__(self, algo: Algorithm, n_iters: int, ckpt_dir: str | Path | None = None, ckpt_every: int = 100,
                  progress: bool = True, callback: Callable[[int, 'Learner'], None] | None = None,
-                 desc: str | None = None, distributed: bool = False, sync_bn: bool = True):
+                 desc: str | None = None, distributed: bool = False, sync_bn: bool = True, same_config: bool = False):
         if n_iters < 0: raise ValueError(f"n_iters must be >= 0, got {n_iters}")
         if ckpt_every < 1: raise ValueError(f"ckpt_every must be >= 1, got {ckpt_every}")
         self.algo, self.n_iters, self.ckpt_every = algo, n_iters, ckpt_every
@@ -117,6 +123,7 @@ class Learner:
         self.history: list[dict] = []
         self.iteration = 0
         self.dist = Distributed(algo, sync_bn) if distributed else None
+        self.same_config = same_config                                   # resume only with the checkpoint's settings
 
     @property
     def ckpt_path(self) -> Path | None:
@@ -143,6 +150,9 @@ class Learner:
     def load(self, path: str | Path | None = None) -> int:
         "Restore algorithm, history, RNG and iteration from a checkpoint; returns the iteration reached."
         ck = load_checkpoint(path or self.ckpt_path, kind=type(self.algo).__name__)
+        if self.same_config and ck.get('config') and (diff := config_diff(ck['config'], self.algo.config_dict())):
+            raise ValueError(f"{path or self.ckpt_path} was written with other settings ({'; '.join(diff)}): "
+                             "resume with the settings of that run")
         if self.dist is not None: self.dist.unshard()                  # load full tensors, shard them again below
         self.algo.load_state_dict(ck['algo']); _set_rng_state(ck['rng'], self.algo.device)
         self.history, self.iteration = list(ck['history']), int(ck['iteration'])
