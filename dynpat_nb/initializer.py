@@ -5,6 +5,7 @@
 # %% ../nbs/12_initializer.ipynb #8e96d782
 from __future__ import annotations
 from dataclasses import dataclass
+from typing import Any                    # ABPConfig's field annotations, resolved by show_doc
 import torch
 from torch import nn
 from .core import seeded
