@@ -10,7 +10,7 @@ import torch
 
 # %% auto #0
 __all__ = ['get_device', 'seed_everything', 'make_generator', 'seeded', 'to_unit', 'to_uint8', 'to_255', 'check_video',
-           'as_batch']
+           'as_batch', 'check_mask', 'fill', 'Recovery']
 
 # %% ../nbs/00_core.ipynb #d74cbfc2
 def get_device(device: str | torch.device | None = None) -> torch.device:
@@ -82,3 +82,29 @@ def check_video(x: torch.Tensor, name: str = 'video', batched: bool | None = Non
 def as_batch(x: torch.Tensor) -> torch.Tensor:
     "A video `(C,T,H,W)` as a batch of one `(1,C,T,H,W)`; a batch is returned as is."
     return x[None] if x.ndim == 4 else x
+
+# %% ../nbs/00_core.ipynb #888012a4
+def check_mask(mask: torch.Tensor, video: torch.Tensor, name: str = 'mask', need_observed: bool = True) -> torch.Tensor:
+    "Check that `mask` is a bool tensor (True = observed) that broadcasts to `video`; return it on the video's device."
+    if not isinstance(mask, torch.Tensor): raise ValueError(f"{name}: expected a bool torch.Tensor, got {type(mask).__name__}")
+    if mask.dtype != torch.bool: raise ValueError(f"{name}: expected a bool tensor (True = observed), got {mask.dtype}")
+    try: ok = mask.ndim <= video.ndim and torch.broadcast_shapes(mask.shape, video.shape) == video.shape
+    except RuntimeError: ok = False
+    if not ok: raise ValueError(f"{name}: shape {tuple(mask.shape)} does not broadcast to the video's {tuple(video.shape)}")
+    if need_observed and not bool(mask.any()): raise ValueError(f"{name}: no pixel is observed (the mask is all False)")
+    return mask.to(video.device)
+
+# %% ../nbs/00_core.ipynb #921c9368
+from dataclasses import dataclass, field
+
+def fill(video: torch.Tensor, mask: torch.Tensor, recovered: torch.Tensor) -> torch.Tensor:
+    "The observed pixels of `video` (`mask` True) with the occluded ones taken from `recovered`."
+    return torch.where(mask.to(video.device), video, recovered.to(video))
+
+@dataclass
+class Recovery:
+    "What every `recover` returns: the posterior mean `video` and one posterior `sample` (observed pixels kept), per-step `history`, model-specific `extras`."
+    video: torch.Tensor
+    sample: torch.Tensor
+    history: list = field(default_factory=list)
+    extras: dict = field(default_factory=dict)
