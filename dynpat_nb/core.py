@@ -10,7 +10,7 @@ import torch
 
 # %% auto #0
 __all__ = ['get_device', 'seed_everything', 'make_generator', 'seeded', 'to_unit', 'to_uint8', 'to_255', 'check_video',
-           'as_batch', 'check_mask', 'fill', 'Recovery']
+           'as_batch', 'check_mask', 'fill', 'Recovery', 'Recipe']
 
 # %% ../nbs/00_core.ipynb #d74cbfc2
 def get_device(device: str | torch.device | None = None) -> torch.device:
@@ -108,3 +108,18 @@ class Recovery:
     sample: torch.Tensor
     history: list = field(default_factory=list)
     extras: dict = field(default_factory=dict)
+
+# %% ../nbs/00_core.ipynb #a6f28680
+import dataclasses
+
+@dataclass(frozen=True)
+class Recipe:
+    "Named, documented settings that differ from a paper's defaults: `apply(config)` returns the config with them."
+    name: str
+    summary: str
+    settings: dict = field(default_factory=dict)
+    def apply(self, config):
+        "`config` (a dataclass) with this recipe's settings."
+        unknown = set(self.settings) - {f.name for f in dataclasses.fields(config)}
+        if unknown: raise ValueError(f"recipe {self.name!r}: {type(config).__name__} has no setting {sorted(unknown)}")
+        return dataclasses.replace(config, **self.settings)

@@ -15,7 +15,8 @@ from .core import get_device, make_generator, seeded
 from .langevin import LangevinDivergence, langevin
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'Algorithm', 'save_checkpoint', 'load_checkpoint', 'DivergenceError', 'config_diff', 'Learner',
+__all__ = ['CKPT_FORMAT', 'KINDS', 'CONFIGS', 'Algorithm', 'save_checkpoint', 'load_checkpoint', 'Kind', 'canonical_kind',
+           'register_kind', 'register_config', 'kind_of', 'save', 'load', 'DivergenceError', 'config_diff', 'Learner',
            'init_distributed', 'Distributed']
 
 # %% ../nbs/06_learner.ipynb #794f5db3
@@ -87,9 +88,60 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location='cpu
                          f"format): {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
     if not isinstance(ck, dict) or ck.get('format') != CKPT_FORMAT:
         raise ValueError(f"{path}: not a dynpat-nb checkpoint (format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r})")
-    if kind is not None and ck.get('kind') != kind:
+    if kind is not None and canonical_kind(ck.get('kind')) != canonical_kind(kind):
         raise ValueError(f"{path}: checkpoint of a {ck.get('kind')} model, not of a {kind}")
     return ck
+
+# %% ../nbs/06_learner.ipynb #3320cc34
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    "A registered checkpoint kind: its name, the class it saves, and the two conversions."
+    name: str
+    cls: type
+    to_state: Callable[[Any], dict]                      # obj -> dict of tensors and plain values
+    from_state: Callable[[dict, torch.device], Any]      # (checkpoint dict, device) -> obj
+
+KINDS: dict[str, Kind] = {}
+CONFIGS: dict[str, type] = {}
+_ALIASES: dict[str, str] = {}
+
+def canonical_kind(name: str | None) -> str | None:
+    "The registered name of a kind (lower-case; older mixed-case names are aliases)."
+    if name is None: return None
+    return _ALIASES.get(name, name.lower())
+
+def register_kind(name: str, cls: type, to_state: Callable, from_state: Callable, aliases: tuple = ()) -> Kind:
+    "Teach `save` and `load` one kind of object; called once, next to the definition of `cls`."
+    if name != name.lower(): raise ValueError(f"register_kind: kind names are lower-case, got {name!r}")
+    k = KINDS[name] = Kind(name, cls, to_state, from_state)
+    for a in aliases: _ALIASES[a] = name
+    return k
+
+def register_config(cls: type) -> type:
+    "Class decorator: lets checkpoints rebuild the config class `cls` from its name."
+    CONFIGS[cls.__name__] = cls
+    return cls
+
+def kind_of(obj) -> Kind:
+    "The registered kind of `obj`: its own class first, then the nearest registered base class."
+    for t in type(obj).__mro__:
+        for k in KINDS.values():
+            if k.cls is t: return k
+    raise ValueError(f"no checkpoint kind is registered for a {type(obj).__name__}; known kinds: {sorted(KINDS)}")
+
+def save(obj, path: str | Path) -> Path:
+    "Save a model or algorithm of any registered kind to `path`, atomically; `load` reads it back."
+    k = kind_of(obj)
+    return save_checkpoint({'format': CKPT_FORMAT, 'kind': k.name, **k.to_state(obj)}, path)
+
+def load(path: str | Path, device: str | torch.device | None = None):
+    "Load what `save` (or a `Learner` checkpoint) wrote, as the object its kind builds, on `device`."
+    ck = load_checkpoint(path)
+    name = canonical_kind(ck.get('kind'))
+    if name not in KINDS:
+        raise ValueError(f"{path}: a checkpoint of kind {ck.get('kind')!r}, which this version of dynpat-nb "
+                         f"cannot load; known kinds: {sorted(KINDS)}")
+    return KINDS[name].from_state(ck, get_device(device))
 
 # %% ../nbs/06_learner.ipynb #4ab81793
 class DivergenceError(RuntimeError):
@@ -109,6 +161,11 @@ def _rng_state(device: torch.device) -> dict:
 def _set_rng_state(st: dict, device: torch.device) -> None:
     torch.set_rng_state(st['torch'])
     if device.type == 'cuda' and 'cuda' in st: torch.cuda.set_rng_state(st['cuda'], device)
+
+def _kind_name(algo) -> str:
+    "The kind a training checkpoint of `algo` is written as: its registered kind, else its class name in lower case."
+    try: return kind_of(algo).name
+    except ValueError: return type(algo).__name__.lower()
 
 class Learner:
     "Runs `algo.step` for `n_iters` iterations with progress, checkpoints, resume and a divergence guard."
@@ -140,7 +197,7 @@ class Learner:
         a = self.algo
         sd = a.state_dict() if self.dist is None else self.dist.full_state_dict()
         if self.is_main:
-            ck = {'format': CKPT_FORMAT, 'kind': type(a).__name__, 'iteration': self.iteration, 'config': a.config_dict(),
+            ck = {'format': CKPT_FORMAT, 'kind': _kind_name(a), 'iteration': self.iteration, 'config': a.config_dict(),
                   'algo': sd, 'history': self.history, 'rng': _rng_state(a.device)}
             if self.dist is not None: ck['rank_gens'] = self.dist.rank_gens
             save_checkpoint(ck, self.ckpt_path)
@@ -149,7 +206,7 @@ class Learner:
 
     def load(self, path: str | Path | None = None) -> int:
         "Restore algorithm, history, RNG and iteration from a checkpoint; returns the iteration reached."
-        ck = load_checkpoint(path or self.ckpt_path, kind=type(self.algo).__name__)
+        ck = load_checkpoint(path or self.ckpt_path, kind=_kind_name(self.algo))
         if self.same_config and ck.get('config') and (diff := config_diff(ck['config'], self.algo.config_dict())):
             raise ValueError(f"{path or self.ckpt_path} was written with other settings ({'; '.join(diff)}): "
                              "resume with the settings of that run")
