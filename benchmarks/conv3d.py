@@ -16,7 +16,7 @@ import argparse, time
 import torch, torch.nn.functional as F
 from dynpat_nb.core import get_device
 from dynpat_nb.descriptor import PRESETS, layer_shapes
-from dynpat_nb.langevin import _convT_window, frame_conv3d
+from dynpat_nb.fastconv import _convT_window, frame_conv3d
 
 SIZES = {'exp1': (3, 70, 224, 224), 'exp2': (3, 70, 224, 224), 'exp2_minibatch': (3, 30, 100, 100), 'exp3': (3, 70, 100, 200)}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, time
 from typing import Callable
 import torch
-from .langevin import Speedups, langevin, speedups
+from .langevin import Speedups, langevin
 
 # %% auto #0
 __all__ = ['matmul_peak', 'time_langevin', 'scaling_exponent']
@@ -29,7 +29,7 @@ def time_langevin(energy: Callable, x: torch.Tensor, n_steps: int = 5, step_size
                   settings: Speedups | None = None, reps: int = 3) -> dict:
     "Best-of-`reps` time of `n_steps` Langevin steps under `settings`: seconds per step, steps/s, voxels/s."
     def run():
-        with speedups(settings or Speedups()): langevin(energy, x, n_steps, step_size)
+        langevin(energy, x, n_steps, step_size, speed=settings or Speedups())
         _sync(x.device)
     run()
     best = min(_timed(run) for _ in range(reps))
