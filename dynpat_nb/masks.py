@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 import torch
 import torch.nn.functional as F
-from .core import make_generator
+from .core import make_generator, check_mask
 from .data import read_video, IMAGE_EXTENSIONS
 
 # %% auto #0
@@ -54,9 +54,7 @@ def _n(batch: int | None) -> int:
 
 def coverage(mask: torch.Tensor) -> float:
     "Fraction of occluded (False) entries of a bool `mask`."
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise ValueError(f"mask: expected a bool tensor (True = observed), got "
-                         f"{mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__}")
+    check_mask(mask, mask, 'mask', need_observed=False)
     return 1.0 - mask.float().mean().item()
 
 # %% ../nbs/02_masks.ipynb #6e5ee5f0

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 import torch
-from .core import check_video, to_255
+from .core import check_video, check_mask, to_255
 
 # %% auto #0
 __all__ = ['TEXTURE_STATS', 'recovery_error', 'psnr', 'mean_fill', 'temporal_stats', 'temporal_stats_distance',
@@ -20,24 +20,13 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor, fn: str, xn: str, yn: str) -> 
     if x.shape != y.shape:
         raise ValueError(f"{fn}: {xn} and {yn} must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
 
-def _check_mask(mask, shape: torch.Size, fn: str) -> torch.Tensor:
-    "Check that `mask` is a bool tensor broadcastable to `shape`; return it expanded to `shape`."
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"{fn}: mask must be a bool tensor (True = observed), got {got}")
-    try: ok = torch.broadcast_shapes(mask.shape, shape) == shape
-    except RuntimeError: ok = False
-    if not ok:
-        raise ValueError(f"{fn}: mask of shape {tuple(mask.shape)} does not broadcast to the video shape {tuple(shape)} "
-                         "(a batch mask needs its channel axis, e.g. (B, 1, T, H, W))")
-    return mask.expand(shape)
 
 def recovery_error(recovered: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor,
                    scale: str = '255', reduce: bool = True) -> torch.Tensor:
     "Mean absolute difference on the occluded pixels (`mask` False), on the `'255'` or `'model'` scale; per video unless `reduce`."
     _check_pair(recovered, truth, 'recovery_error', 'recovered', 'truth')
     if scale not in ('255', 'model'): raise ValueError(f"recovery_error: scale must be '255' or 'model', got {scale!r}")
-    hidden = ~_check_mask(mask, recovered.shape, 'recovery_error')
+    hidden = ~check_mask(mask, recovered, 'recovery_error: mask', need_observed=False).expand(recovered.shape)
     x, y, h = (t if t.ndim == 5 else t[None] for t in (recovered, truth, hidden))
     n = h.flatten(1).sum(1)
     if bool((n == 0).any()):
@@ -54,7 +43,7 @@ def psnr(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None, red
     "PSNR in dB on the `[-1, 1]` scale (peak-to-peak 2); over occluded pixels only when a `mask` is given; per video unless `reduce`."
     _check_pair(x, y, 'psnr', 'x', 'y')
     if mask is None: hidden = torch.ones_like(x, dtype=torch.bool)
-    else: hidden = ~_check_mask(mask, x.shape, 'psnr')
+    else: hidden = ~check_mask(mask, x, 'psnr: mask', need_observed=False).expand(x.shape)
     a, b, h = (t if t.ndim == 5 else t[None] for t in (x, y, hidden))
     n = h.flatten(1).sum(1)
     if bool((n == 0).any()): raise ValueError("psnr: mask has no occluded pixels (all True); the PSNR over them is undefined")
@@ -67,7 +56,7 @@ def psnr(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None, red
 def mean_fill(video: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     "Keep the observed pixels of `video` and fill the occluded ones with the mean of the observed pixels, per channel (and per video)."
     check_video(video, 'mean_fill: video')
-    obs = _check_mask(mask, video.shape, 'mean_fill')
+    obs = check_mask(mask, video, 'mean_fill: mask', need_observed=False).expand(video.shape)   # each channel checked below
     n = obs.sum((-3, -2, -1), keepdim=True)                               # observed count per channel (and video)
     if bool((n == 0).any()): raise ValueError("mean_fill: a channel has no observed pixels; its mean is undefined")
     mean = (video * obs).sum((-3, -2, -1), keepdim=True) / n

@@ -12,7 +12,7 @@ import imageio.v3 as iio
 import matplotlib.pyplot as plt
 from PIL import Image as PILImage
 from IPython.display import HTML
-from .core import check_video, to_uint8, as_batch
+from .core import check_video, check_mask, to_uint8, as_batch
 
 # %% auto #0
 __all__ = ['video_frames', 'gif_bytes', 'show_video', 'show_videos', 'frame_indices', 'frame_strip', 'show_rows', 'occlude',
@@ -141,13 +141,7 @@ def _checker(H: int, W: int, cell: int = 4, lo: float = 0.4, hi: float = 0.8, de
 def occlude(video: torch.Tensor, mask: torch.Tensor, fill: str | float = 'checker', cell: int = 4) -> torch.Tensor:
     "`video` with the pixels where `mask` is False painted with `fill` ('checker', 'black', 'gray', 'white' or a value)."
     check_video(video, 'video')
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise ValueError(f"mask: expected a bool tensor (True = observed), got "
-                         f"{mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__}")
-    try: torch.broadcast_shapes(mask.shape, video.shape)
-    except RuntimeError: raise ValueError(f"mask: shape {tuple(mask.shape)} does not broadcast to the video's shape {tuple(video.shape)}") from None
-    if torch.broadcast_shapes(mask.shape, video.shape) != video.shape:
-        raise ValueError(f"mask: shape {tuple(mask.shape)} is larger than the video's shape {tuple(video.shape)}")
+    mask = check_mask(mask, video, 'mask', need_observed=False)
     H, W = video.shape[-2:]
     named = {'black': -1.0, 'gray': 0.0, 'grey': 0.0, 'white': 1.0}
     if isinstance(fill, str):
