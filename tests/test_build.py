@@ -92,6 +92,12 @@ def test_readme_links_absolute():
     c = settings()
     assert f"{c['repo']} @ git+{c['git_url']}" in readme(), 'README must say how to install from the repository'
 
+def test_readme_lists_the_course():
+    "The course table names every numbered notebook, and only those that exist."
+    listed = set(re.findall(r'^\| [^|]* \| \[`(\w+)`\]', readme(), re.M))
+    have = {p.stem for p in (ROOT / 'nbs').glob('[0-9]*.ipynb')}
+    assert listed == have, f'not in the course table: {sorted(have - listed)}; no such notebook: {sorted(listed - have)}'
+
 def test_readme_render():
     "The render on a small notebook: hidden cells dropped, code fenced, printed text kept, notebook links made absolute."
     import tempfile

@@ -1,5 +1,5 @@
 """Every notebook ships as a page a learner can read: title + subtitle, a Colab badge, saved outputs, clean metadata."""
-import json
+import json, re
 from pathlib import Path
 import pytest
 
@@ -20,3 +20,19 @@ def test_notebook_page(path):
     assert shown, f"{path.name}: no saved figures or animations"
     errors = [o for c in code for o in c.get('outputs', []) if o.get('output_type') == 'error']
     assert not errors, f"{path.name}: saved outputs contain an error"
+
+ROOT = Path(__file__).resolve().parents[1]
+MACHINE = re.compile(r'(?<![\w.])/(?:work|home|root|tmp|Users)/[\w.-]+')
+
+@pytest.mark.parametrize('path', NBS + [ROOT / 'README.md'] + sorted((ROOT / 'nbs' / 'results').rglob('*.json')),
+                         ids=lambda p: p.name)
+def test_no_machine_paths(path):
+    "No path of one machine in what a reader sees: notebook sources, README, result files (and `/work/` not in outputs either)."
+    if path.suffix == '.ipynb':
+        cells = json.loads(path.read_text())['cells']
+        text = '\n'.join(''.join(c['source']) for c in cells)
+        outs = json.dumps([c.get('outputs', []) for c in cells])
+        assert '/work/' not in outs, f"{path.name}: a saved output shows a path of this machine"
+    else: text = path.read_text()
+    hits = MACHINE.findall(text)
+    assert not hits, f"{path.name}: paths of one machine: {hits[:3]}"
