@@ -82,6 +82,7 @@ def _colab(tmp_path, index, extra_env=None):
     env_dir = tmp_path / 'venv'
     venv.create(env_dir, with_pip=True, system_site_packages=True)
     bin_ = env_dir / 'bin'
+    _run([str(bin_ / 'python'), '-m', 'pip', 'uninstall', '-y', '-q', 'setuptools'])   # build with this env's newer one
     env = {**os.environ, 'PATH': f"{bin_}{os.pathsep}{os.environ['PATH']}", 'VIRTUAL_ENV': str(env_dir),
            'PIP_NO_INDEX': '1', 'PIP_FIND_LINKS': str(index), 'PIP_DISABLE_PIP_VERSION_CHECK': '1',
            'PIP_NO_DEPS': '1', 'PIP_FORCE_REINSTALL': '1',   # install into the venv even though this env has them
