@@ -17,7 +17,7 @@ from .descriptor import Descriptor
 from .abp import infer_latents, frozen_bn_stats
 
 # %% auto #0
-__all__ = ['CoopConfig', 'Cooperative', 'CoopNets']
+__all__ = ['CoopConfig', 'des_lrs', 'Cooperative', 'CoopNets']
 
 # %% ../nbs/23_coopnets.ipynb #4d5246a1
 @register_config
@@ -53,11 +53,11 @@ class CoopConfig:
 
     @classmethod
     def medium(cls, **kw) -> 'CoopConfig':
-        "A CPU run at 64×64: 32 frames, FC_S-shaped networks with fewer filters, no batch norm, the authors' samplers."
-        gen = Model2Config(latent_channels=5, latent_frames=8, top_size=16, top_channels=64, mid_channels=32, mid_kernel=3,
-                           channels=(32,), out_channels=3, time_up=2, batch_norm=False)   # 5 × 8 × 1 × 1 -> 3 × 32 × 64 × 64
+        "A CPU run at 64×64: 16 frames, FC_S-shaped networks with fewer filters, no batch norm; revision steps of 0.01, Adam 1e-3 for G."
+        gen = Model2Config(latent_channels=5, latent_frames=4, top_size=16, top_channels=64, mid_channels=32, mid_kernel=3,
+                           channels=(32,), out_channels=3, time_up=2, batch_norm=False)   # 5 × 4 × 1 × 1 -> 3 × 16 × 64 × 64
         layers = [(32, (5, 5, 5), (2, 2, 2)), (16, (5, None, None), (2, 1, 1)), (8, (5, 1, 1), (2, 1, 1))]
-        return cls(**({'generator': gen, 'layers': layers, 'n_iters': 300, 'gen_lr': 1e-3} | kw))
+        return cls(**({'generator': gen, 'layers': layers, 'n_iters': 150, 'des_step': 0.01, 'gen_lr': 1e-3} | kw))
 
     @classmethod
     def tiny(cls, **kw) -> 'CoopConfig':
@@ -81,8 +81,14 @@ class CoopConfig:
 
 # %% ../nbs/23_coopnets.ipynb #59aed7d5
 def _descriptor(shape, c: CoopConfig, seed: int | None = 0) -> Descriptor:
-    "The descriptor of `c` for videos of `shape` (C, T, H, W), Gaussian reference of std `des_sigma`."
-    return Descriptor(shape, c.layers, sigma=c.des_sigma, reference='gaussian', init_std=c.des_init_std, seed=seed)
+    "The descriptor of `c` for videos of `shape` (C, T, H, W), Gaussian reference of std `des_sigma`; first layer in data units."
+    D = Descriptor(shape, c.layers, sigma=c.des_sigma, reference='gaussian', init_std=c.des_init_std, seed=seed)
+    with torch.no_grad(): D.convs[0].weight.mul_(c.des_sigma)         # w' = σ w: N(0, std²) on the data's scale
+    return D
+
+def des_lrs(c: CoopConfig) -> list[float]:
+    "Adam's learning rate per descriptor layer: `des_lr`, the first layer's times σ, as for a network reading the data itself."
+    return [c.des_lr * (c.des_sigma if i == 0 else 1.0) for i in range(len(c.layers))]
 
 class Cooperative(nn.Module):
     "The generator `G` and the descriptor `D` of a CoopNets run: `propose` by G, `revise` by D's Langevin, `synthesize` both."
@@ -145,7 +151,8 @@ class CoopNets(Algorithm):
             raise ValueError(f"CoopNets: the videos have shape {tuple(self.videos.shape[1:])} but the generator "
                              f"({type(c.generator).__name__}) makes {self.model.shape}")
         self.model.D.fit_reference(self.videos)                      # the reference's mean m (per channel)
-        self.opt_D = torch.optim.Adam(self.model.D.parameters(), lr=c.des_lr, betas=(c.des_beta1, 0.999))
+        groups = [{'params': conv.parameters(), 'lr': lr} for conv, lr in zip(self.model.D.convs, des_lrs(c))]
+        self.opt_D = torch.optim.Adam(groups, betas=(c.des_beta1, 0.999))
         self.opt_G = torch.optim.Adam(self.model.G.parameters(), lr=c.gen_lr, betas=(c.gen_beta1, 0.999))
 
     def config_dict(self) -> dict: return self.config.to_dict()
