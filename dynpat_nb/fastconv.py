@@ -62,7 +62,7 @@ def conv_transpose3d_poly(y: torch.Tensor, w: torch.Tensor, bias: torch.Tensor |
     o = _convT_window(y, w, s, list(p), L)                                  # the padding crops the full output
     return o if bias is None else o + bias.view(1, -1, 1, 1, 1)
 
-# %% ../nbs/08_fastconv.ipynb #220a668a
+# %% ../nbs/08_fastconv.ipynb #02e82c1b
 def _fpad(pads) -> tuple:
     "`(before, after)` per dimension (T, H, W) in `F.pad`'s order (W, H, T, flattened)."
     return tuple(q for d in (2, 1, 0) for q in pads[d])
@@ -91,6 +91,8 @@ class _PolyConv3d(torch.autograd.Function):
                                                             [1, 1, 1], False, [0, 0, 0], 1, [False, need[1], has_b and need[2]])
         return gx, gw, gb, None, None, None
 
+
+# %% ../nbs/08_fastconv.ipynb #e3f0a3e5
 def frame_conv3d(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None, stride_t: int = 1) -> torch.Tensor:
     "`F.conv3d(x, w, bias, (stride_t, 1, 1))` for a kernel `w` `(n,C,kT,H,W)` that spans the whole frame of `x` `(B,C,T,H,W)`, as one matrix product over the time windows (its gradients, by autograd, are matrix products too)."
     B, C, T, H, W = x.shape; n, _, kT = w.shape[:3]
@@ -102,6 +104,8 @@ def frame_conv3d(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = N
         rows = win.permute(0, 2, 1, 5, 3, 4).reshape(B * Tp, C * kT * H * W)   # one row per window, in w's (C, kT, H, W) order
     return F.linear(rows, w.reshape(n, -1), bias).view(B, Tp, n).transpose(1, 2)[..., None, None]
 
+
+# %% ../nbs/08_fastconv.ipynb #6c8cbaa2
 _TUNED: dict = {}
 
 def _bench(f: Callable, n: int = 3) -> float:
