@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 import torch
-from .core import check_video, as_batch, make_generator
+from .core import check_video, check_mask, as_batch, make_generator
 from .metrics import mean_fill
 
 # %% auto #0
@@ -16,12 +16,7 @@ __all__ = ['heat_diffusion', 'mrf_beta', 'mrf_fill', 'LDS']
 def _prep(video, mask, fn):
     "Check `video` `(C,T,H,W)`/`(B,C,T,H,W)` and its bool `mask`; return the batch, the expanded observed mask, and whether the input was a single video."
     check_video(video, f"{fn}: video")
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"{fn}: mask must be a bool tensor (True = observed), got {got}")
-    try: ok = torch.broadcast_shapes(mask.shape, video.shape) == video.shape
-    except RuntimeError: ok = False
-    if not ok: raise ValueError(f"{fn}: mask of shape {tuple(mask.shape)} does not broadcast to the video shape {tuple(video.shape)}")
+    mask = check_mask(mask, video, f"{fn}: mask")
     if video.shape[-3] * video.shape[-2] * video.shape[-1] < 2:
         raise ValueError(f"{fn}: video has a single pixel per channel (shape {tuple(video.shape)}); it has no neighbours to fill from")
     obs = mask.to(video.device).expand(video.shape)

@@ -8,16 +8,17 @@ import dataclasses, math
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
-from .core import check_video, as_batch, seeded
+from .core import check_video, as_batch, seeded, get_device, Recipe
 from .langevin import langevin, LangevinDivergence
-from .learner import Algorithm, Learner, save_checkpoint, load_checkpoint, CKPT_FORMAT
-from .descriptor import Descriptor, PRESETS, init_chains, synthesize, reconstruct
+from .learner import Algorithm, Learner, save_checkpoint, load_checkpoint, CKPT_FORMAT, register_kind, register_config, KINDS
+from .descriptor import Descriptor, PRESETS, init_chains, langevin_chains
 
 # %% auto #0
-__all__ = ['DescriptorConfig', 'DescriptorLearning', 'learn_descriptor', 'save_descriptor', 'load_descriptor',
-           'texture_experiment']
+__all__ = ['RECIPES', 'DescriptorConfig', 'DescriptorLearning', 'learn_descriptor', 'descriptor_from_checkpoint',
+           'save_descriptor', 'load_descriptor', 'texture_experiment']
 
 # %% ../nbs/21_descriptor_learning.ipynb #943c2acb
+@register_config
 @dataclass
 class DescriptorConfig:
     "Settings of Algorithm 1 (and 2): network, reference, Langevin sampler, chains, optimizer, schedule."
@@ -26,7 +27,7 @@ class DescriptorConfig:
     sigma: float = 1 / 127.5                # reference std in model units: σ = 1 on the paper's [0, 255] scale
     reference: str = 'gaussian'             # or 'uniform' (§3.4), 'gmrf' (a smooth reference), 'spectral' (a stationary field): fitted to the data, notebook 20
     ref_fit: str = 'ml'                     # how 'gmrf'/'spectral' are fitted: 'ml', 'pl' ('gmrf' only) or 'holdout' (needs holes; fit_gmrf, fit_spectrum)
-    ref_mean: str = 'channel'               # the reference's mean: per channel (the paper's) or a smooth mean 'frame' (fit_reference, notebook 20)
+    ref_mean: str = 'channel'               # the reference's mean: per channel (the paper's), one 'scalar' (the authors' code) or a smooth 'frame' (notebook 19)
     ref_std: str = 'channel'                # its std: one per channel (the paper's) or a smooth std 'frame' (fit_reference, notebook 20)
     ref_blur: float = 1 / 12                # the mean and std frames' blur, a fraction of the frame's smaller side (0: none)
     precondition: bool = True               # 'gmrf'/'spectral': synthesis chains step in the reference's units (Langevin preconditioned by its covariance)
@@ -39,7 +40,9 @@ class DescriptorConfig:
     batch_size: int = 0                     # > 0: mini-batches of this many training videos per iteration
     optimizer: str = 'adam'                 # 'adam' (authors' code) or 'sgd' (eq. 8 literally)
     lr: float = 1e-3
-    lrs: list | None = None                 # per-layer learning rates (default lr × (1, 1/2, 1/4, ...))
+    lr_decay_per_layer: float = 0.5         # layer l learns at lr × decay^l (the paper: smaller at higher layers; the authors' code: 1.0)
+    lrs: list | None = None                 # explicit per-layer learning rates (override lr and lr_decay_per_layer)
+    loss_reduction: str = 'mean'            # f over chains and videos: 'mean' (the authors' code) or 'sum' (scales the gradient by their number)
     betas: tuple = (0.5, 0.999)
     init_std: float = 1e-3                  # weights N(0, init_std²), biases 0
     bound: float = 10.0                     # chains with |pixel| > bound count as diverged
@@ -61,6 +64,10 @@ class DescriptorConfig:
         "Experiment 3 (aligned actions): one top filter over the whole video; one chain per synthesized video (8 for 5 videos)."
         return cls(**({'arch': 'exp3', 'n_chains': 8} | kw))
     @classmethod
+    def medium(cls, **kw):
+        "Showcase preset for clips of at least 64×64×32: the paper's FC-S network (Exp 2), 3 chains, 1200 iterations (sized for a CPU hour; to be measured)."
+        return cls(**({'arch': 'exp2', 'n_chains': 3, 'n_iters': 1200} | kw))
+    @classmethod
     def tiny(cls, **kw):
         "CPU preset for tests and docs: the tiny Exp-1 network, 2 chains, 10 Langevin steps, 60 iterations."
         return cls(**({'arch': 'tiny_exp1', 'n_chains': 2, 'n_steps': 10, 'n_iters': 60} | kw))
@@ -71,9 +78,19 @@ class DescriptorConfig:
         return PRESETS[self.arch]()
 
     def layer_lrs(self, n_layers: int) -> list:
-        if self.lrs is None: return [self.lr * 0.5 ** i for i in range(n_layers)]
+        if self.lrs is None: return [self.lr * self.lr_decay_per_layer ** i for i in range(n_layers)]
         if len(self.lrs) != n_layers: raise ValueError(f"lrs: expected {n_layers} learning rates (one per layer), got {len(self.lrs)}")
         return list(self.lrs)
+
+# %% ../nbs/21_descriptor_learning.ipynb #045a11a0
+RECIPES: dict[str, Recipe] = {r.name: r for r in (
+    Recipe('authors-tf', "The authors' TensorFlow code: one learning rate for every layer.", {'lr_decay_per_layer': 1.0}),
+    Recipe('gmrf-learned', "Beyond the paper: a GMRF reference fitted to the video (notebook 19), f learned at lr 1e-4.",
+           {'reference': 'gmrf', 'lr': 1e-4}),
+    Recipe('spectral-synthesis', "Beyond the paper: the stationary field fitted to the clip, with unblurred mean and std frames, and f = 0 "
+           "(lr 0: the network is not learned; the fitted reference alone synthesizes).",
+           {'reference': 'spectral', 'ref_mean': 'frame', 'ref_std': 'frame', 'ref_blur': 0.0, 'lr': 0.0}),
+)}
 
 # %% ../nbs/21_descriptor_learning.ipynb #ebed03c0
 class DescriptorLearning(Algorithm):
@@ -90,12 +107,13 @@ class DescriptorLearning(Algorithm):
                               init_std=c.init_std, seed=seed).to(self.device)
         self.net.fit_reference(self.videos, self._mask(), c.ref_fit, c.ref_mean, c.ref_std, c.ref_blur)   # its mean m, std s (and Q)
         self._ref_scale = self.net.ref_scale                          # read once: the reference is fixed from here on
-        self._precond = self.net.preconditioner() if c.precondition and c.reference in ('gmrf', 'spectral') else None
+        self._precond = self.net.preconditioner() if c.precondition and self.net.ref.correlated else None
         if c.grow_every > 0: self.net.depth = 1
         groups = [{'params': conv.parameters(), 'lr': lr} for conv, lr in zip(self.net.convs, c.layer_lrs(len(self.net.convs)))]
         if c.optimizer == 'adam': self.opt = torch.optim.Adam(groups, betas=tuple(c.betas))
         elif c.optimizer == 'sgd': self.opt = torch.optim.SGD(groups)
         else: raise ValueError(f"optimizer must be 'adam' or 'sgd', got {c.optimizer!r}")
+        if c.loss_reduction not in ('mean', 'sum'): raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {c.loss_reduction!r}")
         self.chains = init_chains(self.net, c.n_chains, c.chain_init, self.gen)   # sampler states (a torus for 'spectral')
 
     def _mask(self): return None
@@ -136,7 +154,8 @@ class DescriptorLearning(Algorithm):
 
     def learning_step(self, obs: torch.Tensor) -> dict:
         "Steps 5–6 of Algorithm 1: w ← w + η (H_obs − H_syn) (eq. 8), through the optimizer."
-        f_obs, f_syn = self.net.score(obs).mean(), self.net.score(self.chains).mean()
+        red = torch.mean if self.config.loss_reduction == 'mean' else torch.sum
+        f_obs, f_syn = red(self.net.score(obs)), red(self.net.score(self.chains))
         loss = f_syn - f_obs                                     # −(H_obs − H_syn) is its gradient
         self.opt.zero_grad(set_to_none=True); loss.backward(); self.opt.step()
         return {'loss': loss.detach(), 'f_obs': f_obs.detach(), 'f_syn': f_syn.detach()}
@@ -150,11 +169,15 @@ class DescriptorLearning(Algorithm):
         out['obs_std'] = obs.std(dim=(2, 3, 4)).mean()
         return out
 
-    def synthesize(self, n: int = 3, n_steps: int | None = None, init: str | torch.Tensor = 'mean', seed: int = 0):
-        "New chains from the learned model (`descriptor.synthesize` with this run's step size)."
+    def synthesize(self, n: int = 3, n_steps: int | None = None, init: str | torch.Tensor = 'mean', seed: int = 0) -> torch.Tensor:
+        "`n` new videos `(N, C, T, H, W)` from the learned model (`Descriptor.synthesize` with this run's step size)."
         pre = self._precond is not None
-        return synthesize(self.net, n, self.config.n_steps if n_steps is None else n_steps, self.config.step if pre else self.step_size,
-                          init, seed, bound=self.config.bound, precondition=pre)
+        return self.net.synthesize(n, self.config.n_steps if n_steps is None else n_steps, self.config.step if pre else self.step_size,
+                                   init, seed, bound=self.config.bound, precondition=pre)
+
+    def state_dict(self) -> dict:
+        return super().state_dict() | {'shape': list(self.net.shape)}     # so that a checkpoint can rebuild the network
+
 
 # %% ../nbs/21_descriptor_learning.ipynb #66283bb0
 def learn_descriptor(videos: torch.Tensor, config: DescriptorConfig | None = None, n_iters: int | None = None,
@@ -168,20 +191,28 @@ def learn_descriptor(videos: torch.Tensor, config: DescriptorConfig | None = Non
     return algo, hist
 
 # %% ../nbs/21_descriptor_learning.ipynb #0eaf3bcf
+def _learning_state(algo: DescriptorLearning) -> dict:
+    return {'config': algo.config_dict(), 'algo': algo.state_dict()}
+
+def descriptor_from_checkpoint(ck: dict, device=None) -> Descriptor:
+    "The learned `Descriptor` of a `DescriptorLearning` (or `DescriptorRecovery`) checkpoint dict."
+    cfg, st = ck['config'], ck['algo']
+    shape = st.get('shape') or list(st['chains'].shape[1:])              # older checkpoints: from the chains (videos)
+    layers = cfg['layers'] if cfg.get('layers') is not None else PRESETS[cfg['arch']]()
+    net = Descriptor(shape, [tuple(l) for l in layers], sigma=cfg['sigma'], reference=cfg['reference'])
+    net.load_state_dict(st['net'])
+    return net.to(get_device(device))
+
+register_kind('descriptorlearning', DescriptorLearning, _learning_state, descriptor_from_checkpoint)
+
 def save_descriptor(model: Descriptor, path: str | Path, config: DescriptorConfig | None = None) -> Path:
-    "Save a learned descriptor (specs + weights + optional config) atomically to `path`."
-    return save_checkpoint({'format': CKPT_FORMAT, 'kind': 'Descriptor', 'shape': list(model.shape),
-                            'layers': [[n, list(k), list(s)] for n, k, s in model.layers], 'sigma': model.sigma,
-                            'reference': model.reference, 'state': {k: v.cpu() for k, v in model.state_dict().items()},
+    "Deprecated, kept while `dynpat_nb.cli` calls it: `dynpat_nb.learner.save(model, path)`, plus the config that learned it."
+    return save_checkpoint({'format': CKPT_FORMAT, 'kind': 'descriptor', **KINDS['descriptor'].to_state(model),
                             'config': dataclasses.asdict(config) if config is not None else None}, path)
 
 def load_descriptor(path: str | Path, device=None) -> Descriptor:
-    "Load a descriptor saved by `save_descriptor` (safe loading; clear errors for foreign or damaged files)."
-    ck = load_checkpoint(path, kind='Descriptor')
-    layers = [(n, tuple(k), tuple(s)) for n, k, s in ck['layers']]
-    net = Descriptor(ck['shape'], layers, sigma=ck['sigma'], reference=ck['reference'])
-    net.load_state_dict({'ref_coef': net.ref_coef, 'scale': net.scale} | ck['state'])   # older files lack them (GMRF, std frame)
-    return net.to(device) if device is not None else net
+    "Deprecated, kept while `dynpat_nb.cli` calls it: `dynpat_nb.learner.load(path, device)` for a descriptor file."
+    return KINDS['descriptor'].from_state(load_checkpoint(path, kind='descriptor'), get_device(device) if device is not None else 'cpu')
 
 # %% ../nbs/21_descriptor_learning.ipynb #ea720a6f
 def texture_experiment(video: torch.Tensor, second: torch.Tensor, config: DescriptorConfig, n_iters: int | None = None,

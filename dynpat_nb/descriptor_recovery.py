@@ -7,16 +7,18 @@ from __future__ import annotations
 import dataclasses, math, time
 from dataclasses import dataclass
 import torch
-from .core import check_video, as_batch, get_device
-from .learner import Learner
+from .core import check_video, check_mask, as_batch, get_device, Recipe, Recovery
+from .learner import Learner, register_kind, register_config
 from .metrics import recovery_error
-from .descriptor_learning import DescriptorConfig, DescriptorLearning
-from .descriptor import reconstruct
+from .descriptor_learning import DescriptorConfig, DescriptorLearning, descriptor_from_checkpoint
+from .descriptor import piece_mean
 
 # %% auto #0
-__all__ = ['RecoveryConfig', 'DescriptorRecovery', 'recover', 'compare_recovery', 'add_moving_object']
+__all__ = ['RECIPES', 'RecoveryConfig', 'DescriptorRecovery', 'DescriptorRecoveryResult', 'recover', 'compare_recovery',
+           'add_moving_object']
 
 # %% ../nbs/22_descriptor_recovery.ipynb #4756cebf
+@register_config
 @dataclass
 class RecoveryConfig(DescriptorConfig):
     "Algorithm 2 settings: those of Algorithm 1 plus k recovery steps per iteration and when to start averaging."
@@ -36,9 +38,24 @@ class RecoveryConfig(DescriptorConfig):
         "§4.5: the Exp-2 network (fully connected in space at layer 2), a single synthesis chain."
         return cls(**({'arch': 'exp2', 'n_chains': 1, 'n_iters': 1200} | kw))
     @classmethod
+    def medium(cls, **kw):
+        "Showcase preset for clips of at least 64×64×32: the paper's FC-S network (Exp 2), the authors' l = k = 20, one chain, 1200 iterations (to be measured)."
+        return cls(**({'arch': 'exp2', 'n_chains': 1, 'n_iters': 1200} | kw))
+    @classmethod
     def tiny(cls, **kw):
         "CPU preset: tiny Exp-3 network, 1 chain, l = k = 10, 60 iterations."
         return cls(**({'arch': 'tiny_exp3', 'n_chains': 1, 'n_steps': 10, 'n_rec_steps': 10, 'n_iters': 60} | kw))
+
+# %% ../nbs/22_descriptor_recovery.ipynb #746302b6
+RECIPES: dict[str, Recipe] = {r.name: r for r in (
+    Recipe('authors-tf', "The authors' TensorFlow code: one learning rate for every layer.", {'lr_decay_per_layer': 1.0}),
+    Recipe('fitted-gmrf', "Beyond the paper: a GMRF reference fitted to refill observed pixels hidden like the holes, f = 0 (lr 0: "
+           "the network is not learned); the pieces' conditional means every tenth averaged iteration.",
+           {'reference': 'gmrf', 'lr': 0.0, 'piece_every': 10}),
+    Recipe('fitted-spectral', "Beyond the paper: the stationary field fitted to the holes around a smooth mean frame, f = 0 (lr 0: the "
+           "network is not learned); the pieces' conditional means every tenth averaged iteration.",
+           {'reference': 'spectral', 'lr': 0.0, 'piece_every': 10, 'ref_mean': 'frame'}),
+)}
 
 # %% ../nbs/22_descriptor_recovery.ipynb #8d4c5e70
 class DescriptorRecovery(DescriptorLearning):
@@ -47,11 +64,7 @@ class DescriptorRecovery(DescriptorLearning):
 
     def __init__(self, videos: torch.Tensor, masks: torch.Tensor, config: RecoveryConfig | None = None, device=None, seed: int = 0):
         v = as_batch(check_video(videos, 'videos'))
-        if not isinstance(masks, torch.Tensor) or masks.dtype != torch.bool:
-            raise ValueError(f"masks: expected a bool tensor (True = observed), got {getattr(masks, 'dtype', type(masks).__name__)}")
-        m = as_batch(masks) if masks.ndim == v.ndim - 1 else masks
-        try: m = torch.broadcast_to(m, v.shape)
-        except RuntimeError: raise ValueError(f"masks: shape {tuple(masks.shape)} does not broadcast to the videos' {tuple(v.shape)}") from None
+        m = torch.broadcast_to(check_mask(as_batch(masks) if masks.ndim == v.ndim - 1 else masks, v, 'masks'), v.shape)
         if bool(m.all()): raise ValueError("masks: nothing is occluded (all True); use DescriptorLearning")
         self.masks = m.to(get_device(device))
         super().__init__(v, config or RecoveryConfig(), device, seed)
@@ -85,8 +98,8 @@ class DescriptorRecovery(DescriptorLearning):
         first = math.ceil(self.config.avg_from * self.config.n_iters)  # the first averaged iteration
         if it >= first:
             rec = self.net.window(self.rec)
-            if self.net.reference != 'uniform' and (it - first) % self.config.piece_every == 0:   # no host sync to decide
-                self.piece_sum += reconstruct(self.net, rec, self.masks); self.piece_n += 1
+            if self.net.ref.gaussian and (it - first) % self.config.piece_every == 0:   # no host sync to decide
+                self.piece_sum += piece_mean(self.net, rec, self.masks); self.piece_n += 1
             self.rec_sum += rec; self.rec_n += 1
         return out
 
@@ -102,19 +115,29 @@ class DescriptorRecovery(DescriptorLearning):
     @property
     def recovered_piece_mean(self) -> torch.Tensor:
         "Rao-Blackwellised estimate: at each later iteration the conditional mean of the hidden pixels on the recovery state's piece (eq. 6), averaged."
-        if self.net.reference == 'uniform' or float(self.piece_n) == 0: return self.recovered_mean
+        if not self.net.ref.gaussian or float(self.piece_n) == 0: return self.recovered_mean
         return torch.where(self.masks, self.videos, self.piece_sum / self.piece_n).detach()
 
+register_kind('descriptorrecovery', DescriptorRecovery, lambda a: {'config': a.config_dict(), 'algo': a.state_dict()},
+              descriptor_from_checkpoint)
+
 # %% ../nbs/22_descriptor_recovery.ipynb #f189c37a
+class DescriptorRecoveryResult(Recovery):
+    "A `Recovery` whose `extras['algo']` is the `DescriptorRecovery`; it still unpacks as `(algo, history)` while `dynpat_nb.cli` does so (deprecated)."
+    def __iter__(self): return iter((self.extras['algo'], self.history))
+
 def recover(videos: torch.Tensor, masks: torch.Tensor, config: RecoveryConfig | None = None, n_iters: int | None = None,
-            ckpt_dir=None, ckpt_every: int = 100, device=None, seed: int = 0, progress: bool = True, callback=None):
-    "Run Algorithm 2 with `Learner`; returns the algorithm (`.net`, `.chains`, `.recovered`, `.recovered_mean`) and the history."
+            ckpt_dir=None, ckpt_every: int = 100, device=None, seed: int = 0, progress: bool = True, callback=None) -> Recovery:
+    "Algorithm 2 with `Learner`: `video` = the posterior-mean estimate (the pieces' means under a fitted reference, else the averaged states), `sample` = the final state; `extras`: `algo`, `mean`, `piece`."
     config = config or RecoveryConfig()
     if n_iters is not None: config = dataclasses.replace(config, n_iters=n_iters)
     algo = DescriptorRecovery(videos, masks, config, device, seed)
     hist = Learner(algo, config.n_iters, ckpt_dir=ckpt_dir, ckpt_every=ckpt_every, progress=progress, callback=callback,
                    desc='descriptor recovery').fit()
-    return algo, hist
+    shape = lambda x: x.reshape(videos.shape)
+    mean, piece = shape(algo.recovered_mean), shape(algo.recovered_piece_mean)
+    best = piece if algo.net.ref.correlated else mean           # a fitted reference: its pieces' exact conditional means
+    return DescriptorRecoveryResult(best, shape(algo.recovered), hist, {'algo': algo, 'mean': mean, 'piece': piece})
 
 def compare_recovery(truth: torch.Tensor, mask: torch.Tensor, config: RecoveryConfig | None = None, n_iters: int | None = None,
                      seed: int = 0, mrf: bool = True, mrf_sweeps: int = 100, clip: bool = True, progress: bool = False) -> dict:
@@ -122,7 +145,8 @@ def compare_recovery(truth: torch.Tensor, mask: torch.Tensor, config: RecoveryCo
     check_video(truth, 'truth', batched=False)
     obs = torch.where(mask, truth, torch.zeros_like(truth))                 # what the learner is given
     t0 = time.time()
-    algo, hist = recover(obs, mask, config, n_iters, seed=seed, progress=progress)
+    r = recover(obs, mask, config, n_iters, seed=seed, progress=progress)
+    algo, hist = r.extras['algo'], r.history
     lim = (lambda x: x.clamp(-1, 1)) if clip else (lambda x: x)            # a video's valid range, as saved to a file
     out = {'seconds': time.time() - t0, 'iters': len(hist),
            'final': lim(algo.recovered[0]), 'mean': lim(algo.recovered_mean[0]), 'piece': lim(algo.recovered_piece_mean[0]),
