@@ -131,6 +131,12 @@ def test_import_registers_every_kind():
     assert where == 'dynpat_nb.learner dynpat_nb.learner'
 
 
+def test_cli_import_knows_every_config():
+    "The command line, imported alone, can load a checkpoint of any algorithm (its config class is registered)."
+    out = _fresh("import dynpat_nb.cli\nfrom dynpat_nb.learner import CONFIGS\nprint(sorted(CONFIGS))")
+    assert {'ABPConfig', 'LIABPConfig', 'BaselineConfig', 'FrameABPConfig'} <= set(eval(out))
+
+
 @pytest.mark.parametrize('kind', [_param(k, {k: r for k, (_, r) in KINDS.items() if r}) for k in KINDS])
 def test_checkpoint_loads_in_fresh_process(kind, tmp_path):
     "A checkpoint of `kind` written by `dynpat_nb.save` loads through `dynpat_nb.load` in a process that imported only `dynpat_nb`."
