@@ -6,6 +6,7 @@
 from __future__ import annotations
 import dataclasses, warnings
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Callable, Iterable
 import torch
@@ -81,20 +82,21 @@ class Speedups:
                 dict(channels_last=True, autocast='bf16', cudnn_benchmark=True) if d == 'cuda' else {})
         return cls(**(base | kw))
 
-_DEFAULT = [Speedups()]        # what `set_speedups` installs
-_BLOCKS: list = []             # the settings of the `speedups` blocks we are in, innermost last
+_DEFAULT = [Speedups()]                                          # what `set_speedups` installs, for the process
+_BLOCK: ContextVar[Speedups | None] = ContextVar('speedups', default=None)   # the innermost block's, per thread/task
 
 def current_speedups() -> Speedups:
     "The settings a `langevin` call without `speed=` uses: the innermost `speedups` block's, else `set_speedups`'s."
-    return _BLOCKS[-1] if _BLOCKS else _DEFAULT[0]
+    sp = _BLOCK.get()
+    return sp if sp is not None else _DEFAULT[0]
 
 @contextmanager
 def speedups(settings: Speedups | None = None, **kw):
-    "Use `settings` (or the current ones with the fields `kw` changed) for every `langevin` call inside the block."
+    "Use `settings` (or the current ones with the fields `kw` changed) for every `langevin` call inside the block (this thread only)."
     sp = dataclasses.replace(settings if settings is not None else current_speedups(), **kw)
-    _BLOCKS.append(sp)
+    token = _BLOCK.set(sp)
     try: yield sp
-    finally: _BLOCKS.pop()
+    finally: _BLOCK.reset(token)
 
 def set_speedups(settings: Speedups | None = None, **kw) -> Speedups:
     "Change the settings of `langevin` calls outside any `speedups` block (e.g. once at the top of a script)."
