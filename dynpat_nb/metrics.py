@@ -34,7 +34,7 @@ def recovery_error(recovered: torch.Tensor, truth: torch.Tensor, mask: torch.Ten
         raise ValueError(f"recovery_error: mask has no occluded pixels (all True) in video(s) {bad}; the error is undefined")
     diff = (x.float() - y.float()).abs()
     if scale == '255': diff = diff * 127.5                                  # [-1, 1] -> [0, 255]
-    err = (diff * h).flatten(1).sum(1) / n                                  # error over occluded pixels (ABP §5, STGConvNet §4.4)
+    err = (diff * h).flatten(1).sum(1) / n                                  # error over occluded pixels (ABP §4.2, STGConvNet §4.4)
     if recovered.ndim == 4: return err[0]
     return err.mean() if reduce else err
 
