@@ -3,11 +3,12 @@
 usage: python benchmarks/coop.py speed   [--texture water] [--iters 3] [--preset medium]
        python benchmarks/coop.py quality [--texture water] [--seconds 120] [--preset medium] [--out benchmarks/results]
 
-`speed` times one iteration of each algorithm (after a warm-up) on the same clip and prints the ratios, measured in one run.
+`speed` times one iteration of each algorithm (after a warm-up) on the same clip and prints the ratios, measured in one run
+(benchmarks/results/coop_speed_<preset>.json).
 `quality` gives each algorithm the same CPU time (time.process_time: one thread, so other processes on a shared machine do
 not count), then measures how close two of its samples are to the training clip: `texture_distance` to the clip, as a
 multiple of the distance of a second sample of the same texture (1 = as close as another clip of the texture). It writes
-benchmarks/results/coop_<texture>.json. Run with OMP_NUM_THREADS=1. No timing is asserted anywhere.
+benchmarks/results/coop_<texture>_<seconds>s.json. Run with OMP_NUM_THREADS=1. No timing is asserted anywhere.
 
 The three algorithms share the clip, the generator (CoopNets and ABP) and the descriptor network (CoopNets and the
 descriptor alone); each keeps its own sampler settings: the descriptor alone runs 20 Langevin steps per iteration from
@@ -51,7 +52,15 @@ def speed(a):
         print(f"{name:11s} {out[name]['wall']:7.3f} s/iteration (wall)  {out[name]['cpu']:7.3f} s (CPU)", flush=True)
     for name in ('descriptor', 'abp'):
         print(f"coopnets / {name}: {out['coopnets']['cpu'] / out[name]['cpu']:.2f} (CPU time per iteration)")
+    res = {'texture': a.texture, 'clip': list(clip.shape), 'preset': a.preset, 'threads': torch.get_num_threads(),
+           'sec_per_iter': out, 'ratio_cpu': {k: out['coopnets']['cpu'] / out[k]['cpu'] for k in ('descriptor', 'abp')}}
+    _write(Path(a.out) / f"coop_speed_{a.preset}.json", res)
     return out
+
+def _write(path: Path, res: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix('.tmp'); tmp.write_text(json.dumps(res, indent=1) + '\n'); tmp.replace(path)
+    print(f"wrote {path}")
 
 def _extent(preset: str) -> tuple:
     "(frames, size) of the preset's videos."
@@ -78,10 +87,9 @@ def quality(a):
               flush=True)
     best = min(res['algorithms'], key=lambda k: res['algorithms'][k]['mean_rel_distance'])
     res['closest'] = best
-    out = Path(a.out) / f"coop_{a.texture}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1) + '\n')
-    print(f"closest: {best}; wrote {out}")
+    out = Path(a.out) / f"coop_{a.texture}_{a.seconds:g}s.json"
+    print(f"closest: {best}")
+    _write(out, res)
     return res
 
 def main():
