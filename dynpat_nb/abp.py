@@ -4,22 +4,21 @@
 
 # %% ../nbs/11_abp.ipynb #d222b9db
 from __future__ import annotations
-import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 import torch
 from torch import nn
-from .core import check_video, get_device, seeded
+from .core import Recipe, check_mask, check_video, seeded
 from .langevin import LangevinResult, langevin
-from .learner import CKPT_FORMAT, Algorithm, Learner, load_checkpoint, save_checkpoint
-from .generator import (FactorConfig, Model1Config, Model2Config, Model3Config, build_generator,
-                                 config_from_dict, config_to_dict)
+from .learner import Algorithm, kind_of, load, register_config, register_kind, save
+from .generator import (Generator, Model1Config, Model2Config, build_generator, config_from_dict,
+                                 config_to_dict)
 
 # %% auto #0
-__all__ = ['ALGO_CONFIGS', 'posterior_energy', 'infer_latents', 'frozen_bn_stats', 'ABPConfig', 'abp_config_to_dict',
-           'abp_config_from_dict', 'ABP', 'synthesize', 'save_model', 'load_model']
+__all__ = ['RECIPES', 'posterior_energy', 'infer_latents', 'frozen_bn_stats', 'ABPConfig', 'training_mask', 'ABP',
+           'training_state', 'synthesize', 'save_model', 'load_model']
 
 # %% ../nbs/11_abp.ipynb #6a2ebde0
 def posterior_energy(G: nn.Module, x: torch.Tensor, sigma: float, mask: torch.Tensor | None = None):
@@ -50,6 +49,7 @@ def frozen_bn_stats(net: nn.Module):
         for m, s in zip(bns, saved): m.momentum = s
 
 # %% ../nbs/11_abp.ipynb #e33f627c
+@register_config
 @dataclass
 class ABPConfig:
     "Settings of alternating back-propagation: the generator's config, σ, Langevin and Adam settings (paper §4)."
@@ -61,6 +61,7 @@ class ABPConfig:
     beta1: float = 0.5
     n_iters: int = 500           # T of Algorithm 1 (passes over the data)
     batch_size: int = 32         # videos per mini-batch
+    test_sigma: float | None = None   # σ of test-stage recovery (eq. 4 on the observed pixels); None: `sigma`, as in the paper
     @classmethod
     def paper(cls, generator=None, sigma: float = 0.5) -> 'ABPConfig':
         "The paper's settings (model-2 by default): l=20, δ=0.1, Adam 2e-4 / 0.5, 500 iterations."
@@ -70,30 +71,23 @@ class ABPConfig:
         "CPU-sized: a tiny model-1 (16 frames of 32×32), the paper's sampler, Adam 2e-3."
         return cls(generator if generator is not None else Model1Config.tiny(), sigma, 20, 0.1, 2e-3, 0.5, n_iters, 8)
 
-ALGO_CONFIGS = {'ABPConfig': ABPConfig}     # config classes `abp_config_from_dict` can rebuild (extended by LI-ABP)
+RECIPES: dict[str, Recipe] = {
+    'recover-sigma-0.2': Recipe('recover-sigma-0.2', "Test-stage recovery with σ = 0.2 for a model-1 learned with σ = 0.5: "
+                                "its many local latents then follow the observed pixels (measured in notebook 13).",
+                                {'test_sigma': 0.2}),
+    'learn-0.2-recover-0.1': Recipe('learn-0.2-recover-0.1', "Learn a model-1 with σ = 0.2 and recover with σ = 0.1 "
+                                    "(measured in notebook 13): beats heat diffusion on every mask type of Table 2 on fire.",
+                                    {'sigma': 0.2, 'test_sigma': 0.1}),
+}
 
-def abp_config_to_dict(c: ABPConfig) -> dict:
-    "An `ABPConfig` as plain data (its type, the generator config with its type), for `weights_only` checkpoints."
-    d = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.name != 'generator'}
-    return {'type': type(c).__name__, **d, 'generator': config_to_dict(c.generator)}
-
-def abp_config_from_dict(d: dict) -> ABPConfig:
-    "Inverse of `abp_config_to_dict`."
-    d = dict(d); name = d.pop('type', 'ABPConfig')
-    if name not in ALGO_CONFIGS: raise ValueError(f"abp_config_from_dict: unknown config type {name!r}; expected one of {sorted(ALGO_CONFIGS)}")
-    return ALGO_CONFIGS[name](generator=config_from_dict(d.pop('generator')), **d)
 
 # %% ../nbs/11_abp.ipynb #af60f242
-def _check_mask(mask, data: torch.Tensor, name: str) -> torch.Tensor:
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise ValueError(f"{name}: expected a bool tensor (True = observed), got "
-                         f"{mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__}")
-    m = mask if mask.ndim == 5 else mask[None]
-    try: full = torch.broadcast_shapes(m.shape, data.shape)
-    except RuntimeError: full = None
-    if full != data.shape or m.shape[1] not in (1, data.shape[1]):
-        raise ValueError(f"{name}: shape {tuple(mask.shape)} does not broadcast to the videos {tuple(data.shape)}")
-    return m.expand(data.shape[0], *m.shape[1:]).to(data.device)
+def training_mask(mask: torch.Tensor | None, data: torch.Tensor, name: str) -> torch.Tensor | None:
+    "The observed-pixel mask of the training videos `data` `(N, C, T, H, W)`, checked by `check_mask` and given one entry per video."
+    if mask is None: return None
+    m = check_mask(mask, data, name)
+    m = m.reshape((1,) * (data.ndim - m.ndim) + tuple(m.shape))
+    return m.expand(data.shape[0], *m.shape[1:])
 
 class ABP(Algorithm):
     "Alternating back-propagation (Algorithm 1) of `config.generator` on videos `data` `(N, C, T, H, W)` (`mask`: observed pixels)."
@@ -112,13 +106,14 @@ class ABP(Algorithm):
             raise ValueError(f"ABP: data videos have shape {tuple(data.shape[1:])} but the generator "
                              f"({type(config.generator).__name__}) produces {want}")
         self.data = data
-        self.mask = None if mask is None else _check_mask(mask, data, 'ABP: mask')
+        self.mask = training_mask(mask, data, 'ABP: mask')
+        self.G.learned_with = config
         n_obs = data.numel() if self.mask is None else self.mask.expand_as(data).sum()
         self._n_obs = torch.as_tensor(n_obs, dtype=torch.float32, device=self.device)
         self.opt = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
         self.Z = torch.randn(len(data), *self.G.latent_shape(), generator=self.gen, device=self.device)  # step 2
 
-    def config_dict(self) -> dict: return abp_config_to_dict(self.config)
+    def config_dict(self) -> dict: return config_to_dict(self.config)
 
     def infer(self, x: torch.Tensor, z: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
         "Inferential step on a mini-batch: Langevin on its latents `z` (eq. 4). A variant with another prior overrides it."
@@ -128,6 +123,9 @@ class ABP(Algorithm):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         "The videos `G(Z)` `(N, C, T, H, W)` of latents `z`. A variant with another decoder overrides it."
         return self.G(z)
+
+    def after_update(self, it: int, s: int) -> None:
+        "Called after the learning step of the mini-batch starting at `s`. A variant that learns more (LI-ABP's initializer) overrides it."
 
     def step(self, it: int) -> dict:
         c, G, N = self.config, self.G.train(), len(self.data)
@@ -143,6 +141,7 @@ class ABP(Algorithm):
             if m is not None: r = r * m
             loss = r.pow(2).flatten(1).sum(1).mean() / (2 * c.sigma ** 2)       # −log p(I|Z; W): its W-gradient is eq. 5
             self.opt.zero_grad(set_to_none=True); loss.backward(); self.opt.step()   # step 5: learning back-propagation
+            self.after_update(it, s)
             sse = sse + r.detach().pow(2).sum()
         n_obs = self.data.numel() if self.mask is None else self.mask.expand_as(self.data).sum()   # this rank's videos
         return {'mse': sse / n_obs, 'z_rms': self.Z.pow(2).mean().sqrt()}
@@ -155,32 +154,44 @@ class ABP(Algorithm):
         with frozen_bn_stats(self.G): return self.decode(z)
 
     def synthesize(self, n: int = 1, frames: int | None = None, size=None, seed: int = 0) -> torch.Tensor:
-        "`n` new videos from the prior (of `frames` frames and `size`² pixels where the model allows it)."
-        return synthesize(self.G, n, frames, size, seed)
+        "`n` new videos `(n, C, T, H, W)` from the prior (of `frames` frames and `size`² pixels where the model allows it)."
+        return self.G.synthesize(n, frames, size, seed)
+
+    def recover(self, video: torch.Tensor, mask: torch.Tensor, **kwargs):
+        "Complete occluded videos with the learned generator (test stage, `dynpat_nb.abp_recovery.recover`): a `Recovery`."
+        return self.G.recover(video, mask, **kwargs)
+
+    @classmethod
+    def from_state(cls, ck: dict, device=None) -> 'ABP':
+        "The algorithm of a checkpoint: config and state; the training videos are not stored (`data` holds zeros of their shape)."
+        cfg = config_from_dict(ck['config'])
+        with torch.device('meta'): shape = build_generator(cfg.generator).out_shape()
+        algo = cls(torch.zeros(len(ck['algo']['Z']), *shape), cfg, device=device)
+        algo.load_state_dict(ck['algo'])
+        return algo
+
+def training_state(algo: Algorithm) -> dict:
+    "What `save` keeps of a learning algorithm: its config and its state, as a `Learner` checkpoint holds them."
+    return {'config': algo.config_dict(), 'algo': algo.state_dict()}
+
+register_kind('abp', ABP, training_state, ABP.from_state)
+
 
 # %% ../nbs/11_abp.ipynb #0626a434
-@torch.no_grad()
-def synthesize(G: nn.Module, n: int = 1, frames: int | None = None, size=None, seed: int = 0,
+def synthesize(G: Generator, n: int = 1, frames: int | None = None, size=None, seed: int = 0,
                generator: torch.Generator | None = None) -> torch.Tensor:
-    "`n` videos `G(Z)`, `Z ~ N(0, I)` of the latent shape for `frames`/`size` (None: the training extent)."
-    dev = next(G.parameters()).device
-    g = generator if generator is not None else torch.Generator(device=dev).manual_seed(int(seed))
-    z = torch.randn(n, *G.latent_shape(frames, size), generator=g, device=dev)
-    return G.eval()(z)
+    "`G.synthesize(...)`; kept for `dynpat_nb.cli` until it calls the method."
+    return G.synthesize(n, frames, size, seed, generator)
 
 # %% ../nbs/11_abp.ipynb #a4b1d6f7
 def save_model(algo: ABP, path: str | Path) -> Path:
-    "Save the generator of `algo` (weights + config) to `path`, atomically."
-    return save_checkpoint({'format': CKPT_FORMAT, 'kind': 'generator', 'config': algo.config_dict(),
-                            'generator': algo.G.state_dict()}, path)
+    "`save(algo.G, path)`: the generator with the settings it was learned with. Kept for `dynpat_nb.cli` until it calls `save`."
+    return save(algo.G, path)
 
 def load_model(path: str | Path, device=None, with_config: bool = False):
-    "The generator saved by `save_model` (or inside a training checkpoint), in eval mode; `with_config`: also its `ABPConfig`."
-    ck = load_checkpoint(path)
-    if ck.get('kind') == 'generator': sd = ck['generator']
-    elif isinstance(ck.get('algo'), dict) and 'G' in ck['algo']: sd = ck['algo']['G']
-    else: raise ValueError(f"{path}: a {ck.get('kind')} checkpoint holds no generator")
-    G = build_generator(config_from_dict(ck['config']['generator']))
-    G.load_state_dict(sd)
-    G = G.to(get_device(device)).eval()
-    return (G, abp_config_from_dict(ck['config'])) if with_config else G
+    "The generator of a saved model or of an ABP training checkpoint (by `load`), in eval mode; `with_config`: also its settings. Kept for `dynpat_nb.cli` until it calls `load`."
+    m = load(path, device)
+    G = m if isinstance(m, Generator) else getattr(m, 'G', None)
+    if not isinstance(G, Generator): raise ValueError(f"{path}: a {kind_of(m).name} checkpoint holds no generator")
+    G.eval()
+    return (G, G.learned_with) if with_config else G

@@ -4,98 +4,105 @@
 
 # %% ../nbs/13_abp_recovery.ipynb #75f1d9ce
 from __future__ import annotations
-import dataclasses
-from dataclasses import dataclass
 import torch
 from torch import nn
-from .core import check_video, make_generator
+from .core import Recovery, as_batch, check_mask, check_video, fill, make_generator
+from .langevin import LangevinResult, langevin
 from .learner import Learner
-from .abp import ABP, ABPConfig, frozen_bn_stats, infer_latents
-from .generator import Model1Config
+from .abp import ABP, ABPConfig, frozen_bn_stats, posterior_energy
 from .descriptor import fit_gmrf, gmrf_conditional_mean, fit_spectrum, stationary_conditional_mean
 
 # %% auto #0
-__all__ = ['Recovery', 'fill', 'recover', 'learn_incomplete', 'residual_fill', 'recovery_sigma']
+__all__ = ['posterior_average', 'recover', 'recovery_sigma', 'learn_incomplete', 'residual_fill']
 
 # %% ../nbs/13_abp_recovery.ipynb #5a96584a
-@dataclass
-class Recovery:
-    "Result of a recovery: `final` = G(Z) at the last Langevin state, `mean` = average of G(Z) over posterior samples, `z` = final latents."
-    final: torch.Tensor
-    mean: torch.Tensor
-    z: torch.Tensor
-    energy: torch.Tensor
-
-def fill(video: torch.Tensor, mask: torch.Tensor, recovered: torch.Tensor) -> torch.Tensor:
-    "The observed pixels of `video` with the occluded ones (`mask` False) taken from `recovered`."
-    return torch.where(mask.to(video.device), video, recovered)
+def posterior_average(energy, decode, z: torch.Tensor, n_steps: int, step_size: float, n_avg: int = 10,
+                      generator: torch.Generator | None = None, name: str = 'the latents Z') -> tuple:
+    "Langevin on `z` under `energy` (eq. 4): the mean of `decode(Z)` over `n_avg` states spread over the chain's second half, `decode` at the last state, and the sampler's result."
+    every = max(1, (n_steps // 2) // max(n_avg, 1))
+    keep = {n_steps - 1 - every * j for j in range(min(n_avg, n_steps))}
+    acc = {'sum': None, 'n': 0}
+    add = lambda a, b: tuple(x + y for x, y in zip(a, b)) if isinstance(a, tuple) else a + b
+    def collect(k, zk):
+        if k in keep:
+            with torch.no_grad(): y = decode(zk)
+            acc['sum'] = y if acc['sum'] is None else add(acc['sum'], y); acc['n'] += 1
+    res = langevin(energy, z, n_steps, step_size, generator=generator, callback=collect, name=name)
+    with torch.no_grad(): last = decode(res.x)
+    if not acc['n']: return last, last, res
+    s, n = acc['sum'], acc['n']
+    return (tuple(x / n for x in s) if isinstance(s, tuple) else s / n), last, res
 
 # %% ../nbs/13_abp_recovery.ipynb #cf1b81ab
-def _as_batch_mask(video: torch.Tensor, mask: torch.Tensor, fn: str) -> tuple[torch.Tensor, torch.Tensor]:
-    check_video(video, f'{fn}: video')
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise ValueError(f"{fn}: mask must be a bool tensor (True = observed)")
-    v = video if video.ndim == 5 else video[None]
-    m = mask if mask.ndim == 5 else mask[None]
-    try: ok = torch.broadcast_shapes(m.shape, v.shape) == v.shape
-    except RuntimeError: ok = False
-    if not ok: raise ValueError(f"{fn}: mask of shape {tuple(mask.shape)} does not broadcast to the video {tuple(video.shape)}")
-    return v, m.to(v.device)
+def _video_mask(video: torch.Tensor, mask: torch.Tensor, fn: str) -> tuple[torch.Tensor, torch.Tensor]:
+    "`video` as a batch and `mask` (checked by `check_mask`) with as many axes."
+    v = as_batch(check_video(video, f'{fn}: video'))
+    m = check_mask(mask, video, f'{fn}: mask')
+    return v, m.reshape((1,) * (v.ndim - m.ndim) + tuple(m.shape))
 
-@torch.no_grad()
-def _g(G, z): return G(z)
+def _energy_history(res: LangevinResult) -> list:
+    return [{'step': k, 'energy': e} for k, e in enumerate(res.energy.float().mean(1).tolist())]
 
-def recover(G: nn.Module, video: torch.Tensor, mask: torch.Tensor, sigma: float = 0.5, n_steps: int = 200,
+def recover(G: nn.Module, video: torch.Tensor, mask: torch.Tensor, sigma: float | None = None, n_steps: int = 200,
             step_size: float = 0.05, z0: torch.Tensor | None = None, n_avg: int = 10, seed: int = 0,
             generator: torch.Generator | None = None, train_mode: bool = False, n_chains: int = 1) -> Recovery:
-    "Test-stage recovery (§3.4 (1)): infer Z from the observed pixels (`mask` True) by Langevin, return G(Z) two ways."
-    v, m = _as_batch_mask(video, mask, 'recover')
+    "Test-stage recovery (§3.4): Langevin on Z given the observed pixels (`mask` True); σ defaults to `recovery_sigma` of the settings `G` was learned with."
+    v, m = _video_mask(video, mask, 'recover')
+    if sigma is None:
+        if G.learned_with is None: raise ValueError("recover: give sigma: the settings this generator was learned with are unknown")
+        sigma = recovery_sigma(G.learned_with)
+    sq = (lambda t: t[0]) if video.ndim == 4 else (lambda t: t)
     if n_chains > 1:                                 # independent chains per video, run side by side, averaged
         B = v.shape[0]
         rep = lambda t: t.repeat_interleave(n_chains, 0) if t.shape[0] == B else t
         r = recover(G, rep(v), rep(m.expand(B, *m.shape[1:])), sigma, n_steps, step_size,
                     None if z0 is None else rep(z0), n_avg, seed, generator, train_mode)
         un = lambda t: t.view(B, n_chains, *t.shape[1:])
-        sq = (lambda t: t[0]) if video.ndim == 4 else (lambda t: t)
-        return Recovery(sq(un(r.final)[:, 0]), sq(un(r.mean).mean(1)), un(r.z)[:, 0], r.energy)
+        mean, last = un(r.extras['generated']).mean(1), un(r.extras['generated_sample'])[:, 0]
+        return Recovery(sq(fill(v, m, mean)), sq(fill(v, m, last)), r.history,
+                        {'z': un(r.extras['z'])[:, 0], 'energy': r.extras['energy'], 'generated': sq(mean), 'generated_sample': sq(last)})
     dev = v.device
     g = generator if generator is not None else make_generator(seed, dev)
     z = torch.randn(v.shape[0], *G.latent_shape(), generator=g, device=dev) if z0 is None else z0.to(dev)
     if z.shape[0] != v.shape[0]: raise ValueError(f"recover: z0 has {z.shape[0]} latents for {v.shape[0]} videos")
-    every = max(1, (n_steps // 2) // max(n_avg, 1))
-    keep = {n_steps - 1 - every * j for j in range(min(n_avg, n_steps))}
-    acc = {'sum': torch.zeros_like(v), 'n': 0}
-    def collect(k, x):
-        if k in keep: acc['sum'] += _g(G, x); acc['n'] += 1
     was = G.training
     G.train(train_mode)
     try:
         with frozen_bn_stats(G):
-            res = infer_latents(G, v, z, sigma, n_steps, step_size, m, g, callback=collect)
-            final = _g(G, res.x)
+            mean, last, res = posterior_average(posterior_energy(G, v, sigma, m), G, z, n_steps, step_size, n_avg, g,
+                                                name='the latents Z in the ABP inferential step (eq. 4)')
     finally: G.train(was)
-    mean = acc['sum'] / acc['n'] if acc['n'] else final
-    sq = (lambda t: t[0]) if video.ndim == 4 else (lambda t: t)
-    return Recovery(sq(final), sq(mean), res.x, res.energy)
+    return Recovery(sq(fill(v, m, mean)), sq(fill(v, m, last)), _energy_history(res),
+                    {'z': res.x, 'energy': res.energy, 'generated': sq(mean), 'generated_sample': sq(last)})
+
+# %% ../nbs/13_abp_recovery.ipynb #2257a8bb
+def recovery_sigma(config) -> float:
+    "σ of the test-stage posterior (eq. 4) for a generator learned with `config`: its `test_sigma` when set (a recipe), else the learning σ (the paper)."
+    s = getattr(config, 'test_sigma', None)
+    s = config.sigma if s is None else s
+    if not s > 0: raise ValueError(f"recovery_sigma: σ must be positive, got {s}")
+    return s
 
 # %% ../nbs/13_abp_recovery.ipynb #99136f24
 def learn_incomplete(videos: torch.Tensor, mask: torch.Tensor, config: ABPConfig, seed: int = 0, device=None,
-                     progress: bool = False, n_extra: int = 40, n_avg: int = 10, n_chains: int = 1) -> tuple[ABP, Recovery, list]:
-    "Learn `config.generator` from occluded `videos` (only observed pixels count, §3.4 (2)); return the algorithm, the completions and the history."
-    v, m = _as_batch_mask(videos, mask, 'learn_incomplete')
+                     progress: bool = False, n_extra: int = 40, n_avg: int = 10, n_chains: int = 1) -> Recovery:
+    "Learn `config.generator` from occluded `videos` (only observed pixels count, §3.4) and complete them: a `Recovery` with the learning `history` and the algorithm in `extras['algo']`."
+    v, m = _video_mask(videos, mask, 'learn_incomplete')
     algo = ABP(v, config, mask=m, device=device, seed=seed)
     hist = Learner(algo, config.n_iters, progress=progress, desc='ABP (incomplete)').fit()
-    final = algo.reconstruct(train_mode=True)
+    last = algo.reconstruct(train_mode=True)                        # G(Z_i) at the persistent latents: one posterior draw
     post = recover(algo.G, algo.data, algo.mask, config.sigma, n_extra, config.step_size, z0=algo.Z, n_avg=n_avg,
                    generator=algo.gen, train_mode=True, n_chains=n_chains)
+    mean = post.extras['generated']
     sq = (lambda t: t[0]) if videos.ndim == 4 else (lambda t: t)
-    return algo, Recovery(sq(final), sq(post.mean), algo.Z, post.energy), hist
+    return Recovery(sq(fill(algo.data, algo.mask, mean)), sq(fill(algo.data, algo.mask, last)), hist,
+                    {'algo': algo, 'z': algo.Z, 'energy': post.extras['energy'], 'generated': sq(mean), 'generated_sample': sq(last)})
 
 # %% ../nbs/13_abp_recovery.ipynb #128736ed
 def residual_fill(video: torch.Tensor, mask: torch.Tensor, recovered: torch.Tensor, reference: str = 'spectral') -> torch.Tensor:
     "Occluded pixels of `video` as `recovered` (e.g. G(Z)) plus the conditional mean of the residual, under a 'gmrf' or 'spectral' reference fitted to the observed residuals (beyond the paper)."
     if reference not in ('gmrf', 'spectral'): raise ValueError(f"residual_fill: reference must be 'gmrf' or 'spectral', got {reference!r}")
-    v, m = _as_batch_mask(video, mask, 'residual_fill')
+    v, m = _video_mask(video, mask, 'residual_fill')
     g = (recovered if recovered.ndim == 5 else recovered[None]).to(v)
     if g.shape != v.shape: raise ValueError(f"residual_fill: recovered {tuple(recovered.shape)} does not match the video {tuple(video.shape)}")
     r = (v - g).double()                                            # ε = I − G(Z); only its observed entries are read
@@ -104,9 +111,3 @@ def residual_fill(video: torch.Tensor, mask: torch.Tensor, recovered: torch.Tens
     else: y = stationary_conditional_mean(r, obs, fit_spectrum(r, obs, method='holdout').double())
     out = torch.where(obs, v, g + y.to(v.dtype))                   # G(Z)_h + E[ε_h | ε_o]
     return out[0] if video.ndim == 4 else out
-
-# %% ../nbs/13_abp_recovery.ipynb #2257a8bb
-def recovery_sigma(config: ABPConfig, cap: float = 0.2) -> float:
-    "σ of the test-stage posterior (eq. 4) for a generator learned with `config`: min(`cap`, σ/2) for a model-1, else its σ."
-    if not config.sigma > 0: raise ValueError(f"recovery_sigma: the learning σ must be positive, got {config.sigma}")
-    return min(cap, config.sigma / 2) if isinstance(config.generator, Model1Config) else config.sigma

@@ -8,12 +8,33 @@ import dataclasses, math
 from dataclasses import dataclass
 import torch
 from torch import nn
+from .learner import CONFIGS, register_config, register_kind
 
 # %% auto #0
-__all__ = ['GENERATORS', 'FactorConfig', 'FactorAnalysis', 'STGenerator', 'Model1Config', 'Model1', 'Model2Config', 'Model2',
-           'Model3Config', 'Model3', 'build_generator', 'config_to_dict', 'config_from_dict']
+__all__ = ['GENERATORS', 'Generator', 'FactorConfig', 'FactorAnalysis', 'STGenerator', 'Model1Config', 'Model1', 'Model2Config',
+           'Model2', 'Model3Config', 'Model3', 'build_generator', 'config_to_dict', 'config_from_dict']
+
+# %% ../nbs/10_generator.ipynb #fdb77270
+class Generator(nn.Module):
+    "Base of every generator network `G(Z; W)`: `synthesize` from the prior, `recover` occluded videos."
+    learned_with = None          # the settings (an `ABPConfig`) it was learned with, when known: `recover`'s default σ
+    def latent_shape(self, frames: int | None = None, size: int | tuple | None = None) -> tuple:
+        raise NotImplementedError
+    @torch.no_grad()
+    def synthesize(self, n: int = 1, frames: int | None = None, size=None, seed: int = 0,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        "`n` videos `G(Z)`, `Z ~ N(0, I)` of the latent shape for `frames`/`size` (None: the training extent), in eval mode."
+        dev = next(self.parameters()).device
+        g = generator if generator is not None else torch.Generator(device=dev).manual_seed(int(seed))
+        z = torch.randn(n, *self.latent_shape(frames, size), generator=g, device=dev)
+        return self.eval()(z)
+    def recover(self, video: torch.Tensor, mask: torch.Tensor, **kwargs):
+        "Complete the occluded pixels of `video` (`mask` True = observed): `dynpat_nb.abp_recovery.recover` (notebook 13)."
+        from dynpat_nb.abp_recovery import recover         # defined after ABP, which builds on this class
+        return recover(self, video, mask, **kwargs)
 
 # %% ../nbs/10_generator.ipynb #7ba390f2
+@register_config
 @dataclass
 class FactorConfig:
     "Factor analysis `I = W Z + b`: `latent_dim` factors, videos of shape `out_shape = (C, T, H, W)`."
@@ -22,7 +43,7 @@ class FactorConfig:
     @classmethod
     def tiny(cls) -> 'FactorConfig': return cls()
 
-class FactorAnalysis(nn.Module):
+class FactorAnalysis(Generator):
     "The linear generator `G(Z) = W Z + b` (factor analysis), with `Z` of shape `(B, latent_dim)`."
     def __init__(self, config: FactorConfig):
         super().__init__()
@@ -64,7 +85,7 @@ def _size2(size) -> tuple:
     return (size, size) if isinstance(size, int) else tuple(size)
 
 # %% ../nbs/10_generator.ipynb #d6def994
-class STGenerator(nn.Module):
+class STGenerator(Generator):
     "Base of the spatial-temporal generators: `net` maps a latent `(B, *latent_shape)` to a video `(B, C, T, H, W)`."
     up: int                                    # total up-sampling factor of the stride-2 layers (2^L)
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -84,6 +105,7 @@ def _meta_forward(g: nn.Module, z: torch.Tensor) -> torch.Tensor:
     return copy.deepcopy(g).to('meta').eval()(z)
 
 # %% ../nbs/10_generator.ipynb #cdd2998e
+@register_config
 @dataclass
 class Model1Config:
     "Model-1 (latent `Z(x,y,t,m)`, fully convolutional): `latent_channels` M, latent grid `latent_size` (T0, H0, W0)."
@@ -114,6 +136,7 @@ class Model1(STGenerator):
         return (self.config.latent_channels, t0, h0, w0)
 
 # %% ../nbs/10_generator.ipynb #4545a979
+@register_config
 @dataclass
 class Model2Config:
     "Model-2 (latent `Z(m,t)`, fully connected in space at the top): M=`latent_channels`, T0=`latent_frames`."
@@ -157,6 +180,7 @@ class Model2(STGenerator):
         return (self.config.latent_channels, t0, 1, 1)
 
 # %% ../nbs/10_generator.ipynb #bdd44234
+@register_config
 @dataclass
 class Model3Config:
     "Model-3 (latent `Z(m)`, fully connected at the top): `latent_dim` M, first layer kernel `top_frames`×`top_size`²."
@@ -198,22 +222,43 @@ class Model3(STGenerator):
 
 # %% ../nbs/10_generator.ipynb #86f2717f
 GENERATORS = {FactorConfig: FactorAnalysis, Model1Config: Model1, Model2Config: Model2, Model3Config: Model3}
-_CONFIGS = {c.__name__: c for c in GENERATORS}
 
 def build_generator(config) -> nn.Module:
     "The generator network described by `config` (a `FactorConfig`, `Model1Config`, `Model2Config` or `Model3Config`)."
     if type(config) not in GENERATORS:
-        raise ValueError(f"build_generator: unknown config type {type(config).__name__}; expected one of {sorted(_CONFIGS)}")
+        raise ValueError(f"build_generator: unknown config type {type(config).__name__}; expected one of {sorted(c.__name__ for c in GENERATORS)}")
     return GENERATORS[type(config)](config)
 
 def config_to_dict(config) -> dict:
-    "A generator config as a plain dict (with its `'type'`), safe to store in a `weights_only` checkpoint."
-    return {'type': type(config).__name__, **dataclasses.asdict(config)}
+    "A config dataclass as plain data, nested configs included, each with its `'type'`: safe in a `weights_only` checkpoint."
+    out = {'type': type(config).__name__}
+    for f in dataclasses.fields(config):
+        v = getattr(config, f.name)
+        out[f.name] = config_to_dict(v) if dataclasses.is_dataclass(v) else v
+    return out
 
 def config_from_dict(d: dict):
-    "Inverse of `config_to_dict`."
+    "Inverse of `config_to_dict`: each class is found by name among the registered configs (`register_config`)."
     d = dict(d); name = d.pop('type', None)
-    if name not in _CONFIGS: raise ValueError(f"config_from_dict: unknown generator config type {name!r}; expected one of {sorted(_CONFIGS)}")
-    fields = {f.name for f in dataclasses.fields(_CONFIGS[name])}
-    if set(d) - fields: raise ValueError(f"config_from_dict: {name} has no fields {sorted(set(d) - fields)}")
-    return _CONFIGS[name](**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    if name not in CONFIGS: raise ValueError(f"config_from_dict: unknown config type {name!r}; expected one of {sorted(CONFIGS)}")
+    cls = CONFIGS[name]
+    extra = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if extra: raise ValueError(f"config_from_dict: {name} has no fields {sorted(extra)}")
+    val = lambda v: config_from_dict(v) if isinstance(v, dict) and 'type' in v else tuple(v) if isinstance(v, list) else v
+    return cls(**{k: val(v) for k, v in d.items()})
+
+# %% ../nbs/10_generator.ipynb #fa6e84c1
+def _generator_state(G: Generator) -> dict:
+    c = G.learned_with
+    return {'config': config_to_dict(c) if c is not None else {'generator': config_to_dict(G.config)}, 'generator': G.state_dict()}
+
+def _generator_from_state(ck: dict, device) -> Generator:
+    c = ck['config']
+    if 'type' in c and c['type'] not in CONFIGS:           # the learning configs register where they are defined
+        import dynpat_nb.abp, dynpat_nb.initializer, dynpat_nb.generator_baselines  # noqa: F401
+    G = build_generator(config_from_dict(c['generator']))
+    G.load_state_dict(ck['generator'])
+    G.learned_with = config_from_dict(c) if 'type' in c else None
+    return G.to(device).eval()
+
+register_kind('generator', Generator, _generator_state, _generator_from_state)

@@ -4,26 +4,24 @@
 
 # %% ../nbs/41_generator_baselines.ipynb #e47f1530
 from __future__ import annotations
-import dataclasses, math
+import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import check_video, get_device, seeded
+from .core import Recovery, check_video, fill, seeded
 from .langevin import langevin
-from .learner import CKPT_FORMAT, Algorithm, Learner, load_checkpoint, save_checkpoint
-from .generator import FactorConfig, Model1Config, Model2Config, Model3Config, build_generator
-from .abp import ABP, ALGO_CONFIGS, abp_config_from_dict, abp_config_to_dict, frozen_bn_stats, _check_mask
-from .abp_recovery import Recovery, recover, _as_batch_mask
+from .learner import Algorithm, register_config, register_kind
+from .generator import FactorConfig, Model3Config, build_generator, config_from_dict, config_to_dict
+from .abp import ABP, frozen_bn_stats, training_mask, training_state
+from .abp_recovery import _energy_history, _video_mask, posterior_average, recover
 from .initializer import Initializer
 from .masks import make_mask
 
 # %% auto #0
 __all__ = ['with_latent', 'GaussianEncoder', 'Discriminator', 'BaselineConfig', 'GeneratorBaseline', 'impute', 'VAE', 'WakeSleep',
-           'GAN', 'save_baseline', 'load_baseline', 'FrameABPConfig', 'FrameGenerator', 'frames_of', 'frame_energy',
-           'FrameABP']
+           'GAN', 'FrameABPConfig', 'FrameGenerator', 'frames_of', 'frame_energy', 'FrameABP']
 
 # %% ../nbs/41_generator_baselines.ipynb #e27f4f63
 def _latent_field(gcfg) -> str:
@@ -55,6 +53,7 @@ class Discriminator(nn.Module):
         return self.net(x).flatten(1).mean(1)
 
 # %% ../nbs/41_generator_baselines.ipynb #49bc1663
+@register_config
 @dataclass
 class BaselineConfig:
     "Settings of the 3D VAE / wake-sleep / GAN baselines (the generator, σ, two Adam optimisers, batch sizes)."
@@ -77,8 +76,6 @@ class BaselineConfig:
         "CPU-sized: a tiny model-3 (16 frames of 32×32), Adam 2e-3."
         return cls(generator if generator is not None else Model3Config.tiny(), sigma, 2e-3, 0.5, n_iters, 8, 2e-3, 16, 4, False)
 
-ALGO_CONFIGS['BaselineConfig'] = BaselineConfig
-
 class GeneratorBaseline(Algorithm):
     "Shared part of the baselines: the videos `data` `(N,C,T,H,W)`, optional `mask`, the generator `G` and its optimiser."
     nets: tuple[str, ...] = ('G',)
@@ -90,17 +87,18 @@ class GeneratorBaseline(Algorithm):
         data = check_video(data, f'{name}: data')
         data = (data if data.ndim == 5 else data[None]).to(self.device)
         with seeded(seed): self.G = build_generator(config.generator).to(self.device)
+        self.G.learned_with = config
         if tuple(data.shape[1:]) != tuple(self.G.out_shape()):
             raise ValueError(f"{name}: data videos have shape {tuple(data.shape[1:])} but the generator produces {self.G.out_shape()}")
         self.data = data
-        self.mask = None if mask is None else _check_mask(mask, data, f'{name}: mask')
+        self.mask = training_mask(mask, data, f'{name}: mask')
         self.filled = data.clone() if self.mask is None else torch.where(self.mask, data, torch.zeros_like(data))
         n_obs = data.numel() if self.mask is None else self.mask.expand_as(data).sum()
         self._n_obs = torch.as_tensor(n_obs, dtype=torch.float32, device=self.device)
         self.opt = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
         with seeded(seed + 1): self._build_aux()
     def _build_aux(self): pass
-    def config_dict(self) -> dict: return abp_config_to_dict(self.config)
+    def config_dict(self) -> dict: return config_to_dict(self.config)
     def _batches(self):
         perm = torch.randperm(len(self.data), generator=self.gen, device=self.device)
         for s in range(0, len(self.data), self.config.batch_size):
@@ -125,17 +123,27 @@ class GeneratorBaseline(Algorithm):
         finally:
             for m, mo in zip(bns, saved): m.momentum = mo
         self.G.eval()
-    def synthesize(self, n: int = 1, seed: int = 0) -> torch.Tensor:
-        "`n` videos `G(Z)`, `Z ~ N(0, I)` (eval mode)."
-        g = torch.Generator(device=self.device).manual_seed(int(seed))
-        with torch.no_grad(): return self.G.eval()(torch.randn(n, *self.G.latent_shape(), generator=g, device=self.device))
+    def synthesize(self, n: int = 1, frames: int | None = None, size=None, seed: int = 0) -> torch.Tensor:
+        "`n` videos `G(Z)` `(n, C, T, H, W)`, `Z ~ N(0, I)` (eval mode)."
+        return self.G.synthesize(n, frames, size, seed)
+    @classmethod
+    def from_state(cls, ck: dict, device=None) -> 'GeneratorBaseline':
+        "The algorithm of a checkpoint: config and state; the training videos are not stored (`data` holds zeros of their shape)."
+        cfg = config_from_dict(ck['config'])
+        with torch.device('meta'): shape = build_generator(cfg.generator).out_shape()
+        n = len(ck['algo']['filled']) if 'filled' in ck['algo'] else 1
+        algo = cls(torch.zeros(n, *shape), cfg, device=device)
+        algo.load_state_dict(ck['algo'])
+        algo.G.eval()
+        return algo
+
 
 # %% ../nbs/41_generator_baselines.ipynb #0c4de002
 @torch.no_grad()
 def impute(G: nn.Module, E: nn.Module, video: torch.Tensor, mask: torch.Tensor, n_rounds: int = 20,
            start: torch.Tensor | None = None, train_mode: bool = False) -> Recovery:
-    "Recover the occluded pixels (`mask` False) by `n_rounds` of encode → decode the mean → re-fill the holes ([25])."
-    v, m = _as_batch_mask(video, mask, 'impute')
+    "Recover the occluded pixels (`mask` False) by `n_rounds` of encode → decode the mean → re-fill the holes ([25]); a `Recovery`."
+    v, m = _video_mask(video, mask, 'impute')
     if n_rounds < 1: raise ValueError(f"impute: n_rounds must be >= 1, got {n_rounds}")
     x = torch.where(m, v, torch.zeros_like(v) if start is None else start.to(v.device).expand_as(v))
     was_g, was_e = G.training, E.training
@@ -149,7 +157,8 @@ def impute(G: nn.Module, E: nn.Module, video: torch.Tensor, mask: torch.Tensor, 
     finally: G.train(was_g); E.train(was_e)
     energy = ((v - y) * m).pow(2).flatten(1).sum(1)
     sq = (lambda t: t[0]) if video.ndim == 4 else (lambda t: t)
-    return Recovery(sq(y), sq(y), z, energy)
+    out = sq(fill(v, m, y))                          # one deterministic estimate: `video` and `sample` coincide
+    return Recovery(out, out, [], {'z': z, 'energy': energy, 'generated': sq(y)})
 
 # %% ../nbs/41_generator_baselines.ipynb #2743f2e1
 class VAE(GeneratorBaseline):
@@ -182,10 +191,12 @@ class VAE(GeneratorBaseline):
         if calibrate: self.calibrate_bn()
         return impute(self.G, self.E, video, mask, n_rounds)
     def reconstruct(self, n_rounds: int = 20, calibrate: bool = True) -> torch.Tensor:
-        "The completion of the (occluded) training videos, imputation continued from `filled`."
+        "`G(Z)` of the training videos, `Z` the encoder's mean after imputation continued from `filled` (their completion where occluded)."
         if calibrate: self.calibrate_bn()
         return impute(self.G, self.E, self.data, self.mask if self.mask is not None else torch.ones_like(self.data, dtype=torch.bool),
-                      n_rounds, start=self.filled).final
+                      n_rounds, start=self.filled).extras['generated']
+
+register_kind('vae', VAE, training_state, VAE.from_state)
 
 # %% ../nbs/41_generator_baselines.ipynb #6682ea7d
 class WakeSleep(GeneratorBaseline):
@@ -222,6 +233,8 @@ class WakeSleep(GeneratorBaseline):
         return {'mse': sse / self._n_obs, 'sleep_nll': sleep / nb}
     _calibration_latents, recover, reconstruct = VAE._calibration_latents, VAE.recover, VAE.reconstruct
 
+register_kind('wakesleep', WakeSleep, training_state, WakeSleep.from_state)
+
 # %% ../nbs/41_generator_baselines.ipynb #1da7950a
 class GAN(GeneratorBaseline):
     "3D GAN: generator `G` trained against the discriminator `D` (its mirror); recovery by ABP's masked Langevin."
@@ -253,28 +266,10 @@ class GAN(GeneratorBaseline):
         if calibrate: self.calibrate_bn()
         return recover(self.G, video, mask, self.config.sigma, n_steps, step_size, seed=seed, **kw)
 
-# %% ../nbs/41_generator_baselines.ipynb #eb8a8af2
-def save_baseline(algo: GeneratorBaseline, path: str | Path) -> Path:
-    "Save the networks of a VAE / wake-sleep / GAN (`algo.nets`) and its config to `path`, atomically."
-    return save_checkpoint({'format': CKPT_FORMAT, 'kind': type(algo).__name__, 'config': algo.config_dict(),
-                            'nets': {k: getattr(algo, k).state_dict() for k in algo.nets}}, path)
-
-_AUX = {'VAE': GaussianEncoder, 'WakeSleep': GaussianEncoder, 'GAN': Discriminator}
-
-def load_baseline(path: str | Path, device=None) -> tuple[dict, BaselineConfig]:
-    "The networks saved by `save_baseline` (a dict `{'G': ..., 'E' or 'D': ...}`, eval mode) and the config."
-    ck = load_checkpoint(path)
-    kind = ck.get('kind')
-    if kind not in _AUX or 'nets' not in ck: raise ValueError(f"{path}: not a saved VAE / WakeSleep / GAN (kind {kind!r})")
-    cfg = abp_config_from_dict(ck['config'])
-    dev = get_device(device)
-    nets = {}
-    for k, sd in ck['nets'].items():
-        net = build_generator(cfg.generator) if k == 'G' else _AUX[kind](cfg.generator)
-        net.load_state_dict(sd); nets[k] = net.to(dev).eval()
-    return nets, cfg
+register_kind('gan', GAN, training_state, GAN.from_state)
 
 # %% ../nbs/41_generator_baselines.ipynb #65f70281
+@register_config
 @dataclass
 class FrameABPConfig:
     "Frame-wise image ABP: per-frame latent `latent_dim`, 2D generator `channels` (4×4 → `size`), σ, Langevin and Adam settings."
@@ -311,10 +306,12 @@ def frames_of(g: nn.Module, z: torch.Tensor) -> torch.Tensor:
     B, T, d = z.shape
     return g(z.reshape(B * T, d)).unflatten(0, (B, T)).transpose(1, 2)
 
-def frame_energy(g: nn.Module, x: torch.Tensor, A: torch.Tensor, sigma: float, tau: float):
-    "The energy `U(z_{1:T})` of the frame-wise model (likelihood + Gaussian first state + linear transition), one value per video."
+def frame_energy(g: nn.Module, x: torch.Tensor, A: torch.Tensor, sigma: float, tau: float, mask: torch.Tensor | None = None):
+    "The energy `U(z_{1:T})` of the frame-wise model (likelihood over the observed pixels + Gaussian first state + linear transition), one value per video."
     def U(z: torch.Tensor) -> torch.Tensor:
-        r = (x - frames_of(g, z)).pow(2).flatten(1).sum(1) / (2 * sigma ** 2)
+        r = x - frames_of(g, z)
+        if mask is not None: r = r * mask
+        r = r.pow(2).flatten(1).sum(1) / (2 * sigma ** 2)
         trans = (z[:, 1:] - z[:, :-1] @ A.T).pow(2).flatten(1).sum(1) / (2 * tau ** 2)
         return r + z[:, 0].pow(2).sum(1) / 2 + trans
     return U
@@ -335,7 +332,7 @@ class FrameABP(ABP):
         self.Z = torch.randn(N, T, config.latent_dim, generator=self.gen, device=self.device)
         self.A = torch.zeros(config.latent_dim, config.latent_dim, device=self.device)
         self.tau = torch.ones((), device=self.device)
-    def config_dict(self) -> dict: return Algorithm.config_dict(self)
+    def config_dict(self) -> dict: return config_to_dict(self.config)
     def infer(self, x: torch.Tensor, z: torch.Tensor, m=None) -> torch.Tensor:
         c = self.config
         return langevin(frame_energy(self.G, x, self.A, c.sigma, float(self.tau)), z, c.n_langevin, c.step_size,
@@ -351,12 +348,43 @@ class FrameABP(ABP):
         self.tau = (Q - P @ self.A.T).pow(2).mean().sqrt().clamp_min(c.min_tau)
         return {'mse': out['mse'], 'tau': self.tau, 'rho': rho.clamp_max(1.0)}
     @torch.no_grad()
-    def synthesize(self, n_frames: int, seed: int = 0, z0: torch.Tensor | None = None) -> torch.Tensor:
-        "Run the transition for `n_frames` from `z0` (default: the first frame's latent of the first training video); `(C, T, H, W)`."
+    def synthesize(self, n: int = 1, frames: int | None = None, size=None, seed: int = 0, z0: torch.Tensor | None = None) -> torch.Tensor:
+        "`n` videos `(n, C, frames, H, W)` (default: the training length) by the transition from `z0` (default: the first training video's first latent)."
+        c = self.config
+        if size is not None and size != c.size: raise ValueError(f"FrameABP: size must stay {c.size} (the frame generator's), got {size}")
+        frames = self.Z.shape[1] if frames is None else frames
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
-        z = self.Z[0, 0] if z0 is None else z0.to(self.device)
+        z = (self.Z[0, 0] if z0 is None else z0.to(self.device)).expand(n, c.latent_dim)
         zs = []
-        for t in range(n_frames):
+        for t in range(frames):
             zs.append(z)
-            z = self.A @ z + self.tau * torch.randn(z.shape, generator=gen, device=self.device)
-        return frames_of(self.G.eval(), torch.stack(zs)[None])[0]
+            z = z @ self.A.T + self.tau * torch.randn(z.shape, generator=gen, device=self.device)   # z_{t+1} = A z_t + τ ε
+        return frames_of(self.G.eval(), torch.stack(zs, 1))
+
+    def recover(self, video: torch.Tensor, mask: torch.Tensor, n_steps: int = 200, step_size: float | None = None,
+                n_avg: int = 10, seed: int = 0) -> Recovery:
+        "Complete occluded videos: Langevin on the per-frame latents under `frame_energy` over the observed pixels (eval mode)."
+        c = self.config
+        v, m = _video_mask(video, mask, 'FrameABP.recover')
+        g = torch.Generator(device=self.device).manual_seed(int(seed))
+        v, m = v.to(self.device), m.to(self.device)
+        z = torch.randn(v.shape[0], v.shape[2], c.latent_dim, generator=g, device=self.device)
+        G = self.G.eval()
+        mean, last, res = posterior_average(frame_energy(G, v, self.A, c.sigma, float(self.tau), m), lambda z: frames_of(G, z), z,
+                                            n_steps, c.step_size if step_size is None else step_size, n_avg, g,
+                                            name='the per-frame latents of the frame-wise ABP')
+        sq = (lambda t: t[0]) if video.ndim == 4 else (lambda t: t)
+        return Recovery(sq(fill(v, m, mean)), sq(fill(v, m, last)), _energy_history(res),
+                        {'z': res.x, 'energy': res.energy, 'generated': sq(mean), 'generated_sample': sq(last)})
+
+    @classmethod
+    def from_state(cls, ck: dict, device=None) -> 'FrameABP':
+        "The algorithm of a checkpoint: config and state; the training videos are not stored (`data` holds zeros of their shape)."
+        d = ck['config']
+        c = config_from_dict(d) if 'type' in d else FrameABPConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        N, T, _ = ck['algo']['Z'].shape
+        algo = cls(torch.zeros(N, c.out_channels, T, c.size, c.size), c, device=device)
+        algo.load_state_dict(ck['algo'])
+        return algo
+
+register_kind('frameabp', FrameABP, training_state, FrameABP.from_state)

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from .core import seeded
 from .masks import make_mask
-from .abp import ABP, ABPConfig, ALGO_CONFIGS, frozen_bn_stats, infer_latents, posterior_energy
-from .learner import Algorithm
+from .abp import ABP, ABPConfig, frozen_bn_stats, posterior_energy, training_state
+from .learner import Algorithm, register_config, register_kind
 from .generator import FactorConfig, Model1Config, Model2Config, Model3Config
 
 # %% auto #0
@@ -50,6 +50,7 @@ class Initializer(nn.Module):
         return self.net(x)
 
 # %% ../nbs/12_initializer.ipynb #a5ec4148
+@register_config
 @dataclass
 class LIABPConfig(ABPConfig):
     "ABP settings plus the initializer's: Adam learning rate, synthesized pairs per step, optional mask for them."
@@ -63,14 +64,13 @@ class LIABPConfig(ABPConfig):
     def paper(cls, generator=None, sigma: float = 0.5, init_mask: str | None = None) -> 'LIABPConfig':
         "The paper's LI-ABP: model-3 (M=100), σ=0.5, 10 Langevin steps of 0.1 from the initializer's guess."
         g = generator if generator is not None else Model3Config.paper()
-        return cls(g, sigma, 10, 0.1, 2e-4, 0.5, 500, 32, 2e-4, 32, init_mask, 1, 0)
+        return cls(g, sigma, 10, 0.1, 2e-4, 0.5, 500, 32, init_lr=2e-4, init_batch=32, init_mask=init_mask, init_steps=1, warmup=0)
     @classmethod
     def tiny(cls, generator=None, sigma: float = 0.5, n_iters: int = 150, init_mask: str | None = None) -> 'LIABPConfig':
         "CPU-sized LI-ABP (tiny model-1 by default)."
         g = generator if generator is not None else Model1Config.tiny()
-        return cls(g, sigma, 10, 0.1, 2e-3, 0.5, n_iters, 8, 2e-3, 16, init_mask, 4, n_iters // 5)
-
-ALGO_CONFIGS['LIABPConfig'] = LIABPConfig
+        return cls(g, sigma, 10, 0.1, 2e-3, 0.5, n_iters, 8, init_lr=2e-3, init_batch=16, init_mask=init_mask, init_steps=4,
+                   warmup=n_iters // 5)
 
 def _occluded(x: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
     return x if m is None else x * m                                     # occluded pixels -> 0 (the middle gray)
@@ -110,36 +110,32 @@ class LIABP(ABP):
         self.opt_f = torch.optim.Adam(self.F.parameters(), lr=config.init_lr, betas=(config.beta1, 0.999))
 
     def step(self, it: int) -> dict:
-        c, G, F, N = self.config, self.G.train(), self.F, len(self.data)
-        perm = torch.randperm(N, generator=self.gen, device=self.device)
-        sse, r_v, gap, used = (self.data.new_zeros(()) for _ in range(4))
-        for s in range(0, N, c.batch_size):
-            idx = perm[s:s + c.batch_size]
-            x = self.data[idx]
-            m = None if self.mask is None else self.mask[idx]
-            z0 = self.Z[idx]                                                # warm-up: persistent chains
-            if it >= c.warmup:
-                with torch.no_grad(), frozen_bn_stats(G):
-                    zf = F(_occluded(x, m))                                 # step 4: start from Z = f(I; V) ...
-                    if c.guard:                                             # ... where it beats the persistent latent
-                        zf, take = _lower_energy(posterior_energy(G, x, c.sigma, m), zf, z0)
-                        used = used + take.sum()
-                    else: used = used + len(idx)
-                z0 = zf
-            with frozen_bn_stats(G):
-                z = infer_latents(G, x, z0, c.sigma, c.n_langevin, c.step_size, m, self.gen).x
-            self.Z[idx] = z
-            gap = gap + (z - z0).pow(2).sum()
-            r = x - G(z)
-            if m is not None: r = r * m
-            loss = r.pow(2).flatten(1).sum(1).mean() / (2 * c.sigma ** 2)       # eq. 5
-            self.opt.zero_grad(set_to_none=True); loss.backward(); self.opt.step()
-            sse = sse + r.detach().pow(2).sum()
-            for j in range(c.init_steps):                                   # step 5 (optional): update V
-                r_v = r_v + self._initializer_step(it + s + j) / c.init_steps
-        n_z = self.Z.numel()
-        return {'mse': sse / self._n_obs, 'z_rms': self.Z.pow(2).mean().sqrt(),
-                'init_gap': gap / n_z, 'init_err': r_v / max(1, -(-N // c.batch_size)), 'init_used': used / N}
+        self._it, z = it, self.data.new_zeros(())
+        self._acc = {'gap': z, 'init_err': z, 'used': z}
+        out = super().step(it)                                              # ABP's two steps, with the hooks below
+        N, a = len(self.data), self._acc
+        return {'mse': out['mse'], 'z_rms': out['z_rms'], 'init_gap': a['gap'] / self.Z.numel(),
+                'init_err': a['init_err'] / max(1, -(-N // self.config.batch_size)), 'init_used': a['used'] / N}
+
+    def infer(self, x: torch.Tensor, z: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
+        "Step 4 from `f(I; V)` (after the warm-up; with `guard`, only where it has the lower energy U), then ABP's Langevin."
+        c, a = self.config, self._acc
+        if self._it >= c.warmup:
+            with torch.no_grad():
+                zf = self.F(_occluded(x, m))                                # start from Z = f(I; V) ...
+                if c.guard:                                                 # ... where it beats the persistent latent
+                    zf, take = _lower_energy(posterior_energy(self.G, x, c.sigma, m), zf, z)
+                    a['used'] = a['used'] + take.sum()
+                else: a['used'] = a['used'] + len(x)
+            z = zf
+        out = super().infer(x, z, m)
+        a['gap'] = a['gap'] + (out - z).pow(2).sum()
+        return out
+
+    def after_update(self, it: int, s: int) -> None:
+        "Step 5 (optional): `init_steps` updates of V on pairs synthesized by the current model."
+        for j in range(self.config.init_steps):
+            self._acc['init_err'] = self._acc['init_err'] + self._initializer_step(it + s + j) / self.config.init_steps
 
     def _initializer_step(self, k: int = 0) -> torch.Tensor:
         c = self.config
@@ -148,6 +144,13 @@ class LIABP(ABP):
     def initial_latents(self, video: torch.Tensor, mask: torch.Tensor | None = None, guard: bool | None = None) -> torch.Tensor:
         "A starting point for `recover`: the initializer's guess `f(I; V)` for (occluded) videos, guarded as in learning (default: `config.guard`)."
         return initial_guess(self.G, self.F, video, mask, self.config.sigma, self.config.guard if guard is None else guard)
+
+    def recover(self, video: torch.Tensor, mask: torch.Tensor, **kwargs):
+        "Test-stage recovery (`dynpat_nb.abp_recovery.recover`) whose chains start from the initializer's guess `initial_latents`."
+        kwargs.setdefault('z0', self.initial_latents(video, mask))
+        return self.G.recover(video, mask, **kwargs)
+
+register_kind('liabp', LIABP, training_state, LIABP.from_state)
 
 @torch.no_grad()
 def initial_guess(G: nn.Module, F: nn.Module, video: torch.Tensor, mask: torch.Tensor | None = None, sigma: float = 0.5,

@@ -4,26 +4,28 @@
 
 # %% ../nbs/30_multimodal.ipynb #85acd7df
 from __future__ import annotations
-import dataclasses, math, wave
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from .core import check_video, get_device, make_generator, seeded
+from .core import Recovery, check_video, fill, make_generator, seeded
 from .langevin import LangevinResult, langevin
-from .learner import CKPT_FORMAT, Algorithm, Learner, load_checkpoint, save_checkpoint
+from .learner import Algorithm, register_config, register_kind
 from .generator import Model3Config, build_generator, config_to_dict, config_from_dict
-from .abp import frozen_bn_stats
+from .abp import frozen_bn_stats, training_state
+from .abp_recovery import _energy_history, _video_mask, posterior_average
 from .data import read_video
 
 # %% auto #0
-__all__ = ['REGISTERS', 'MOUTH_WIDTHS', 'AudioConfig', 'AudioGenerator', 'AVConfig', 'av_config_to_dict', 'av_config_from_dict',
-           'AVGenerator', 'av_energy', 'infer_shared', 'MultimodalABP', 'CrossPrediction', 'cross_predict',
-           'prediction_error', 'CCA', 'phrase_syllables', 'speaker_traits', 'AVData', 'make_av_dataset', 'write_wav',
-           'read_av_pair', 'save_av_model', 'load_av_model', 'audio_player', 'show_av_prediction']
+__all__ = ['REGISTERS', 'MOUTH_WIDTHS', 'AudioConfig', 'AudioGenerator', 'AVConfig', 'AVGenerator', 'av_energy', 'infer_shared',
+           'MultimodalABP', 'CrossPrediction', 'cross_predict', 'recover_av', 'prediction_error', 'CCA',
+           'phrase_syllables', 'speaker_traits', 'AVData', 'make_av_dataset', 'write_wav', 'read_av_pair',
+           'audio_player', 'show_av_prediction']
 
 # %% ../nbs/30_multimodal.ipynb #a020ebf0
+@register_config
 @dataclass
 class AudioConfig:
     "1D audio generator: FC layer from `latent_dim` to `channels[0]`×`top_len`, then ×`stride` transposed convs (kernel `kernel`) to 1 channel."
@@ -70,6 +72,7 @@ class AudioGenerator(nn.Module):
         return self.net(z.reshape(z.shape[0], -1, 1))
 
 # %% ../nbs/30_multimodal.ipynb #c4026554
+@register_config
 @dataclass
 class AVConfig:
     "Multimodal ABP: a model-3 video generator and an audio generator on one latent, their σ's, Langevin and Adam settings."
@@ -94,18 +97,6 @@ class AVConfig:
         "CPU-sized: model-3 making 16 gray frames of 16×16, audio of 2,000 samples, a 16-d latent, Adam 2e-3."
         return cls(Model3Config(latent_dim, 4, 4, 32, 16, 3, (16,), 1), AudioConfig.tiny(latent_dim), n_iters=n_iters)
 
-def av_config_to_dict(c: AVConfig) -> dict:
-    "An `AVConfig` as plain data (for `weights_only` checkpoints)."
-    d = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.name not in ('video', 'audio')}
-    return {'type': 'AVConfig', **d, 'video': config_to_dict(c.video), 'audio': dataclasses.asdict(c.audio)}
-
-def av_config_from_dict(d: dict) -> AVConfig:
-    "Inverse of `av_config_to_dict`."
-    d = dict(d)
-    if d.pop('type', None) != 'AVConfig': raise ValueError("av_config_from_dict: not an AVConfig dict")
-    a = {k: tuple(v) if isinstance(v, list) else v for k, v in d.pop('audio').items()}
-    return AVConfig(video=config_from_dict(d.pop('video')), audio=AudioConfig(**a), **d)
-
 class AVGenerator(nn.Module):
     "`Z -> (G(Z; W_I), G(Z; W_A))`: a model-3 video generator and an audio generator sharing the latent."
     def __init__(self, config: AVConfig):
@@ -120,6 +111,30 @@ class AVGenerator(nn.Module):
     def latent_shape(self) -> tuple: return self.video.latent_shape()
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.video(z), self.audio(z)
+    @torch.no_grad()
+    def synthesize(self, n: int = 1, seed: int = 0, modality: str = 'video') -> torch.Tensor:
+        "`n` draws `Z ~ N(0, I)` and their `modality` (eval mode): videos `(n, C, T, H, W)`, or audio `(n, 1, L)` of the same draws."
+        if modality not in ('video', 'audio'): raise ValueError(f"synthesize: modality must be 'video' or 'audio', got {modality!r}")
+        dev = next(self.parameters()).device
+        z = torch.randn(n, *self.latent_shape(), generator=torch.Generator(device=dev).manual_seed(int(seed)), device=dev)
+        return self.eval()(z)[0 if modality == 'video' else 1]
+    def recover(self, video: torch.Tensor, mask: torch.Tensor, audio: torch.Tensor | None = None, **kwargs) -> Recovery:
+        "Complete occluded videos from their observed pixels (and their audio, if given): `recover_av`."
+        return recover_av(self, video, mask, audio, **kwargs)
+
+def _av_state(G: AVGenerator) -> dict: return {'config': config_to_dict(G.config), 'generator': G.state_dict()}
+
+def _av_config(d: dict) -> AVConfig:
+    d = dict(d)
+    if 'type' not in d['audio']: d['audio'] = {'type': 'AudioConfig', **d['audio']}   # checkpoints written before the audio config had its type
+    return config_from_dict(d)
+
+def _av_from_state(ck: dict, device) -> AVGenerator:
+    G = AVGenerator(_av_config(ck['config']))
+    G.load_state_dict(ck['generator'])
+    return G.to(device).eval()
+
+register_kind('av-generator', AVGenerator, _av_state, _av_from_state)
 
 # %% ../nbs/30_multimodal.ipynb #df5774bb
 def _weight(w, x, B: int, device) -> torch.Tensor | None:
@@ -131,8 +146,8 @@ def _weight(w, x, B: int, device) -> torch.Tensor | None:
     return None if not bool((w != 0).any()) else w
 
 def av_energy(G: AVGenerator, video: torch.Tensor | None = None, audio: torch.Tensor | None = None,
-              sigma_video: float = 0.2, sigma_audio: float = 0.1, w_video=1.0, w_audio=1.0):
-    "Posterior energy of the shared latent: weighted video and audio reconstruction terms + the N(0, I) prior, one value per chain."
+              sigma_video: float = 0.2, sigma_audio: float = 0.1, w_video=1.0, w_audio=1.0, mask: torch.Tensor | None = None):
+    "Posterior energy of the shared latent: weighted video (over the observed pixels of `mask`) and audio reconstruction terms + the N(0, I) prior, one value per chain."
     if video is None and audio is None: raise ValueError("av_energy: give a video, an audio track, or both")
     B = (video if video is not None else audio).shape[0]
     if video is not None and audio is not None and audio.shape[0] != B:
@@ -141,7 +156,10 @@ def av_energy(G: AVGenerator, video: torch.Tensor | None = None, audio: torch.Te
     wv, wa = _weight(w_video, video, B, dev), _weight(w_audio, audio, B, dev)
     def U(z: torch.Tensor) -> torch.Tensor:
         u = z.pow(2).flatten(1).sum(1) / 2                                                       # prior ||Z||²/2
-        if wv is not None: u = u + wv * (video - G.video(z)).pow(2).flatten(1).sum(1) / (2 * sigma_video ** 2)   # ||I - G(Z; W_I)||²/2σ_I²
+        if wv is not None:
+            r = video - G.video(z)
+            if mask is not None: r = r * mask
+            u = u + wv * r.pow(2).flatten(1).sum(1) / (2 * sigma_video ** 2)                       # ||I - G(Z; W_I)||²/2σ_I²
         if wa is not None: u = u + wa * (audio - G.audio(z)).pow(2).flatten(1).sum(1) / (2 * sigma_audio ** 2)   # ||A - G(Z; W_A)||²/2σ_A² (§3.5)
         return u
     return U
@@ -185,7 +203,7 @@ class MultimodalABP(Algorithm):
         self.Z_video = torch.randn(shape, generator=self.gen, device=self.device)     # ... given the video alone (modality dropout)
         self.Z_audio = torch.randn(shape, generator=self.gen, device=self.device)     # ... given the audio alone
 
-    def config_dict(self) -> dict: return av_config_to_dict(self.config)
+    def config_dict(self) -> dict: return config_to_dict(self.config)
 
     def step(self, it: int) -> dict:
         c, G, N = self.config, self.G.train(), len(self.video)
@@ -218,6 +236,27 @@ class MultimodalABP(Algorithm):
         z = self.Z if idx is None else self.Z[idx]
         return self.G.eval()(z)
 
+    def synthesize(self, n: int = 1, seed: int = 0, modality: str = 'video') -> torch.Tensor:
+        "`n` new videos (or, with `modality='audio'`, the audio of the same draws) from the prior: `AVGenerator.synthesize`."
+        return self.G.synthesize(n, seed, modality)
+
+    def recover(self, video: torch.Tensor, mask: torch.Tensor, audio: torch.Tensor | None = None, **kwargs) -> Recovery:
+        "Complete occluded videos with the learned model (`recover_av`), with its σ's unless given."
+        kwargs.setdefault('sigma_video', self.config.sigma_video); kwargs.setdefault('sigma_audio', self.config.sigma_audio)
+        return recover_av(self.G, video, mask, audio, **kwargs)
+
+    @classmethod
+    def from_state(cls, ck: dict, device=None) -> 'MultimodalABP':
+        "The algorithm of a checkpoint: config and state; the training pairs are not stored (`video`, `audio` hold zeros of their shape)."
+        cfg = _av_config(ck['config'])
+        with torch.device('meta'): g = AVGenerator(cfg); vs, as_ = g.video.out_shape(), g.audio.out_shape()
+        n = len(ck['algo']['Z'])
+        algo = cls(torch.zeros(n, *vs), torch.zeros(n, *as_), cfg, device=device)
+        algo.load_state_dict(ck['algo'])
+        return algo
+
+register_kind('multimodalabp', MultimodalABP, training_state, MultimodalABP.from_state)
+
 # %% ../nbs/30_multimodal.ipynb #a8d979a1
 @dataclass
 class CrossPrediction:
@@ -228,9 +267,6 @@ class CrossPrediction:
     audio_final: torch.Tensor
     z: torch.Tensor
     energy: torch.Tensor
-
-@torch.no_grad()
-def _gen(G, z): return G(z)
 
 def cross_predict(G: AVGenerator, video: torch.Tensor | None = None, audio: torch.Tensor | None = None,
                   sigma_video: float = 0.2, sigma_audio: float = 0.1, n_steps: int = 200, step_size: float = 0.1,
@@ -249,20 +285,31 @@ def cross_predict(G: AVGenerator, video: torch.Tensor | None = None, audio: torc
                                un(r.z)[:, 0], r.energy)
     g = generator if generator is not None else make_generator(seed, dev)
     z = torch.randn(B, *G.latent_shape(), generator=g, device=dev)
-    every = max(1, (n_steps // 2) // max(n_avg, 1))
-    keep = {n_steps - 1 - every * j for j in range(min(n_avg, n_steps))}
-    acc = {'v': 0, 'a': 0, 'n': 0}
-    def collect(k, zk):
-        if k in keep:
-            gv, ga = _gen(G, zk); acc['v'] = acc['v'] + gv; acc['a'] = acc['a'] + ga; acc['n'] += 1
     was = G.training
     G.eval()
-    try:
-        res = infer_shared(G, z, video, audio, sigma_video, sigma_audio, n_steps, step_size, generator=g, callback=collect)
-        fv, fa = _gen(G, res.x)
+    try: (mv, ma), (fv, fa), res = posterior_average(av_energy(G, video, audio, sigma_video, sigma_audio), G, z, n_steps,
+                                                     step_size, n_avg, g, name='the shared latents Z of video and audio')
     finally: G.train(was)
-    mv, ma = (acc['v'] / acc['n'], acc['a'] / acc['n']) if acc['n'] else (fv, fa)
     return CrossPrediction(mv, ma, fv, fa, res.x, res.energy)
+
+def recover_av(G: AVGenerator, video: torch.Tensor, mask: torch.Tensor, audio: torch.Tensor | None = None,
+               sigma_video: float | None = None, sigma_audio: float | None = None, n_steps: int = 200, step_size: float = 0.1,
+               n_avg: int = 10, seed: int = 0, generator: torch.Generator | None = None) -> Recovery:
+    "Complete occluded videos `(B, C, T, H, W)` from their observed pixels (`mask` True) and, if given, their audio: Langevin on the shared Z; `extras['audio']` is the posterior-mean audio."
+    v, m = _video_mask(video, mask, 'recover')
+    a = None if audio is None else _as_audio(audio, 'recover: audio').to(v.device)
+    sv = G.config.sigma_video if sigma_video is None else sigma_video
+    sa = G.config.sigma_audio if sigma_audio is None else sigma_audio
+    g = generator if generator is not None else make_generator(seed, v.device)
+    z = torch.randn(v.shape[0], *G.latent_shape(), generator=g, device=v.device)
+    was = G.training
+    G.eval()
+    try: (mv, ma), (fv, fa), res = posterior_average(av_energy(G, v, a, sv, sa, mask=m), G, z, n_steps, step_size, n_avg, g,
+                                                     name='the shared latents Z of video and audio')
+    finally: G.train(was)
+    sq = (lambda t: t[0]) if video.ndim == 4 else (lambda t: t)
+    return Recovery(sq(fill(v, m, mv)), sq(fill(v, m, fv)), _energy_history(res),
+                    {'audio': ma, 'audio_sample': fa, 'z': res.x, 'energy': res.energy, 'generated': sq(mv), 'generated_sample': sq(fv)})
 
 def prediction_error(pred: torch.Tensor, truth: torch.Tensor, per_item: bool = False) -> torch.Tensor:
     "Table 4's error: mean absolute per-pixel / per-sample difference (on the [-1, 1] scale); `per_item`: one value per pair."
@@ -469,23 +516,6 @@ def read_av_pair(video_path: str | Path, wav_path: str | Path, frames: int = 16,
     return v[:, idx].contiguous(), torch.from_numpy(audio.astype(np.float32))[None]
 
 # %% ../nbs/30_multimodal.ipynb #fbe40728
-def save_av_model(model, path: str | Path) -> Path:
-    "Save the joint generator of a `MultimodalABP` (or an `AVGenerator`) with its config, atomically."
-    G = model.G if isinstance(model, MultimodalABP) else model
-    if not isinstance(G, AVGenerator): raise ValueError(f"save_av_model: expected a MultimodalABP or an AVGenerator, got {type(model).__name__}")
-    return save_checkpoint({'format': CKPT_FORMAT, 'kind': 'av-generator', 'config': av_config_to_dict(G.config),
-                            'generator': G.state_dict()}, path)
-
-def load_av_model(path: str | Path, device=None) -> AVGenerator:
-    "The joint generator saved by `save_av_model` (or in a `MultimodalABP` training checkpoint), in eval mode."
-    ck = load_checkpoint(path)
-    if ck.get('kind') == 'av-generator': sd = ck['generator']
-    elif ck.get('kind') == 'MultimodalABP': sd = ck['algo']['G']
-    else: raise ValueError(f"{path}: a {ck.get('kind')} checkpoint holds no audio-visual generator")
-    G = AVGenerator(av_config_from_dict(ck['config']))
-    G.load_state_dict(sd)
-    return G.to(get_device(device)).eval()
-
 def audio_player(audio: torch.Tensor, sample_rate: float):
     "An `IPython.display.Audio` widget for mono audio in [-1, 1] (not normalised, so loudness compares across players)."
     from IPython.display import Audio
