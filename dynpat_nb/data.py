@@ -80,16 +80,28 @@ def _frames_single_image(path: Path, start, stop, stride):
     if start > 0 or (stop is not None and stop > 1): raise _past_end(path, start, stop, 1)
     yield _read_image(path)
 
+class _Truncated(Exception):
+    "A source that stops decoding before its end: `frames` were read of the `expected` its header promises."
+    def __init__(self, frames: int, expected: int | None, reason: str = ''):
+        super().__init__(reason); self.frames, self.expected, self.reason = frames, expected, reason
+
 def _frames_gif(path: Path, start, stop, stride):
     try: f = iio.imopen(path, 'r', plugin='pillow')
     except Exception as e: raise ValueError(f"{path}: not a readable GIF ({type(e).__name__}: {e})") from None
     with f:
         n = f.properties().n_images
         if start >= n or (stop is not None and stop > n): raise _past_end(path, start, stop, n)
-        frames = [np.asarray(f.read(index=i, mode='RGB')) for i in range(start, n if stop is None else stop, stride)]
+        frames = []
+        for i in range(start, n if stop is None else stop, stride):
+            try: frames.append(np.asarray(f.read(index=i, mode='RGB')))
+            except Exception as e:                   # a cut-off GIF: the frames before the damage decode
+                if not frames: raise ValueError(f"{path}: not a readable GIF ({type(e).__name__}: {e})") from None
+                break
     # GIFs have no gray mode: a GIF whose pixels are all gray is read as one channel
     gray = all((a[..., :1] == a[..., 1:]).all() for a in frames)
     for a in frames: yield (a[..., :1] if gray else a), 255
+    want = len(range(start, n if stop is None else stop, stride))
+    if len(frames) < want: raise _Truncated(len(frames), None, 'the GIF is cut off after them')
 
 # FFmpeg's default YUV->RGB conversion rounds coarsely and upsamples chroma by repetition, which costs
 # ~4/255 per pixel on a colourful video; accurate rounding and interpolated chroma bring that to ~1.4/255
@@ -99,16 +111,24 @@ def _frames_ffmpeg(path: Path, start, stop, stride):
     try: reader = iio.imopen(path, 'r', plugin='FFMPEG').legacy_get_reader(output_params=list(_SWS))
     except Exception as e: raise ValueError(f"{path}: not a readable video ({_ffmpeg_reason(e)})") from None
     try:
-        gray = str(reader.get_meta_data().get('pix_fmt', '')).startswith(('gray', 'ya'))
+        meta = reader.get_meta_data()
+        gray = str(meta.get('pix_fmt', '')).startswith(('gray', 'ya'))
         i = start
         while stop is None or i < stop:
             try: a = reader.get_data(i)          # sequential reads; FFmpeg seeks when `i` is far ahead
             except IndexError: break
-            except Exception as e: raise ValueError(f"{path}: could not decode frame {i} ({_ffmpeg_reason(e)})") from None
+            except Exception as e:
+                if i == start: raise ValueError(f"{path}: could not decode frame {i} ({_ffmpeg_reason(e)})") from None
+                raise _Truncated(len(range(start, i, stride)), None, f"frame {i} does not decode ({_ffmpeg_reason(e)})") from None
             yield (a[..., :1] if gray else a), 255
             i += stride
     finally: reader.close()
     if i == start or (stop is not None and i < stop): raise _past_end(path, start, stop, count_frames(path))
+    # a file cut off mid-stream decodes up to the cut without an error: the header's duration tells
+    promised = round(float(meta.get('duration') or 0) * float(meta.get('fps') or 0))
+    if stop is None and i < 0.95 * promised - stride:
+        raise _Truncated(len(range(start, i, stride)), len(range(start, promised, stride)),
+                         f"{meta['duration']:.2f} s at {meta['fps']:g} fps in its header")
 
 # %% ../nbs/01_data.ipynb #e7292987
 def count_frames(path: str | Path) -> int:
@@ -151,6 +171,7 @@ def read_video(path: str | Path,           # video file, GIF, image, or folder o
                size=None,                   # `(h, w)` (or an int) output size, bilinear (anti-aliased when shrinking)
                gray: bool = False,          # convert colour to one channel (gray sources are one channel anyway)
                min_frames: int = 1,         # raise if fewer frames than this are read
+               partial: bool = False,       # a truncated file: keep the frames that decode (with a warning) instead of raising
               ) -> torch.Tensor:            # float32 `(C, T, H, W)` in [-1, 1], C = 1 (gray) or 3
     "Read a video file (mp4, avi, mov, webm, gif, ...) or a folder of frame images as a `(C, T, H, W)` tensor."
     p = Path(path)
@@ -170,7 +191,14 @@ def read_video(path: str | Path,           # video file, GIF, image, or folder o
     elif p.suffix.lower() == '.gif': source = _frames_gif
     elif p.suffix.lower() in IMAGE_EXTENSIONS: source = _frames_single_image
     else: source = _frames_ffmpeg
-    out = [_to_frame(a, top, crop, size, gray, p) for a, top in source(p, start, stop, int(stride))]
+    out = []
+    try:
+        for a, top in source(p, start, stop, int(stride)): out.append(_to_frame(a, top, crop, size, gray, p))
+    except _Truncated as e:
+        of = f" of its {e.expected}" if e.expected else ''
+        msg = f"{p}: truncated or damaged: {e.frames} frames{of} decoded ({e.reason})"
+        if not partial: raise ValueError(msg + "; read_video(..., partial=True) keeps them") from None
+        warnings.warn(msg + "; keeping them")
     if not out: raise ValueError(f"{p}: contains no frames")
     if len({x.shape[0] for x in out}) > 1: out = [x.expand(3, -1, -1) for x in out]   # mixed gray/colour frames
     if len(out) < min_frames:
