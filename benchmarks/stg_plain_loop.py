@@ -54,10 +54,10 @@ def langevin(net, x, n_steps, delta, gen, free=None):
 
 
 def plain_recovery(truth, mask, n_iters=400, checkpoints=(100, 200, 400), lr=1e-3, lr_decay=1.0, delta=0.3,
-                   n_steps=20, n_rec_steps=20, n_chains=1, seed=0, log=print):
+                   n_steps=20, n_rec_steps=20, n_chains=1, seed=0, log=print, on_checkpoint=None):
     """Algorithm 2 on `truth` (3, T, H, W) in [-1, 1] seen through `mask` (True = observed).
     Returns {t: recovered video in [-1, 1]} for each checkpoint t: the posterior mean (recovery states averaged over
-    iterations t/2+1..t, observed pixels kept) and the final state ('final', t)."""
+    iterations t/2+1..t, observed pixels kept) and the final state ('final', t); `on_checkpoint(t, mean, final, seconds)` is called at each."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     C, T, H, W = truth.shape
@@ -83,6 +83,7 @@ def plain_recovery(truth, mask, n_iters=400, checkpoints=(100, 200, 400), lr=1e-
             out[it] = to_model(sums[it] / (it - it // 2))
             out[('final', it)] = to_model(obs)
             log(f"plain it {it}: {time.time() - t0:.0f} s")
+            if on_checkpoint is not None: on_checkpoint(it, out[it], out[('final', it)], time.time() - t0)
     out['seconds'] = time.time() - t0
     return out
 
