@@ -8,7 +8,7 @@ import dataclasses, math
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
-from .core import check_video, as_batch, seeded, get_device, Recipe
+from .core import check_video, as_batch, seeded, get_device, Recipe, Recovery
 from .langevin import langevin, LangevinDivergence
 from .learner import Algorithm, Learner, save_checkpoint, load_checkpoint, CKPT_FORMAT, register_kind, register_config, KINDS
 from .descriptor import Descriptor, PRESETS, init_chains, langevin_chains
@@ -174,6 +174,12 @@ class DescriptorLearning(Algorithm):
         pre = self._precond is not None
         return self.net.synthesize(n, self.config.n_steps if n_steps is None else n_steps, self.config.step if pre else self.step_size,
                                    init, seed, bound=self.config.bound, precondition=pre)
+
+    def recover(self, video: torch.Tensor, mask: torch.Tensor, n_steps: int = 200, seed: int = 0) -> Recovery:
+        "Fill the hidden pixels of `video` under the learned model, weights fixed (`Descriptor.recover` with this run's step size)."
+        pre = self._precond is not None
+        return self.net.recover(video, mask, n_steps, self.config.step if pre else self.step_size, seed=seed, precondition=pre,
+                                bound=self.config.bound)
 
     def state_dict(self) -> dict:
         return super().state_dict() | {'shape': list(self.net.shape)}     # so that a checkpoint can rebuild the network
