@@ -13,7 +13,8 @@ from .abp import ABP, ABPConfig, frozen_bn_stats, posterior_energy
 from .descriptor import fit_gmrf, gmrf_conditional_mean, fit_spectrum, stationary_conditional_mean
 
 # %% auto #0
-__all__ = ['posterior_average', 'recover', 'recovery_sigma', 'learn_incomplete', 'residual_fill']
+__all__ = ['posterior_average', 'video_and_mask', 'energy_history', 'recover', 'recovery_sigma', 'learn_incomplete',
+           'residual_fill']
 
 # %% ../nbs/13_abp_recovery.ipynb #5a96584a
 def posterior_average(energy, decode, z: torch.Tensor, n_steps: int, step_size: float, n_avg: int = 10,
@@ -34,20 +35,21 @@ def posterior_average(energy, decode, z: torch.Tensor, n_steps: int, step_size: 
     return (tuple(x / n for x in s) if isinstance(s, tuple) else s / n), last, res
 
 # %% ../nbs/13_abp_recovery.ipynb #cf1b81ab
-def _video_mask(video: torch.Tensor, mask: torch.Tensor, fn: str) -> tuple[torch.Tensor, torch.Tensor]:
+def video_and_mask(video: torch.Tensor, mask: torch.Tensor, fn: str) -> tuple[torch.Tensor, torch.Tensor]:
     "`video` as a batch and `mask` (checked by `check_mask`) with as many axes."
     v = as_batch(check_video(video, f'{fn}: video'))
     m = check_mask(mask, video, f'{fn}: mask')
     return v, m.reshape((1,) * (v.ndim - m.ndim) + tuple(m.shape))
 
-def _energy_history(res: LangevinResult) -> list:
+def energy_history(res: LangevinResult) -> list:
+    "A Langevin run's `Recovery.history`: the mean energy over the chains at each step."
     return [{'step': k, 'energy': e} for k, e in enumerate(res.energy.float().mean(1).tolist())]
 
 def recover(G: nn.Module, video: torch.Tensor, mask: torch.Tensor, sigma: float | None = None, n_steps: int = 200,
             step_size: float = 0.05, z0: torch.Tensor | None = None, n_avg: int = 10, seed: int = 0,
             generator: torch.Generator | None = None, train_mode: bool = False, n_chains: int = 1) -> Recovery:
     "Test-stage recovery (§3.4): Langevin on Z given the observed pixels (`mask` True); σ defaults to `recovery_sigma` of the settings `G` was learned with."
-    v, m = _video_mask(video, mask, 'recover')
+    v, m = video_and_mask(video, mask, 'recover')
     if sigma is None:
         if G.learned_with is None: raise ValueError("recover: give sigma: the settings this generator was learned with are unknown")
         sigma = recovery_sigma(G.learned_with)
@@ -72,7 +74,7 @@ def recover(G: nn.Module, video: torch.Tensor, mask: torch.Tensor, sigma: float 
             mean, last, res = posterior_average(posterior_energy(G, v, sigma, m), G, z, n_steps, step_size, n_avg, g,
                                                 name='the latents Z in the ABP inferential step (eq. 4)')
     finally: G.train(was)
-    return Recovery(sq(fill(v, m, mean)), sq(fill(v, m, last)), _energy_history(res),
+    return Recovery(sq(fill(v, m, mean)), sq(fill(v, m, last)), energy_history(res),
                     {'z': res.x, 'energy': res.energy, 'generated': sq(mean), 'generated_sample': sq(last)})
 
 # %% ../nbs/13_abp_recovery.ipynb #2257a8bb
@@ -87,7 +89,7 @@ def recovery_sigma(config) -> float:
 def learn_incomplete(videos: torch.Tensor, mask: torch.Tensor, config: ABPConfig, seed: int = 0, device=None,
                      progress: bool = False, n_extra: int = 40, n_avg: int = 10, n_chains: int = 1) -> Recovery:
     "Learn `config.generator` from occluded `videos` (only observed pixels count, §3.4) and complete them: a `Recovery` with the learning `history` and the algorithm in `extras['algo']`."
-    v, m = _video_mask(videos, mask, 'learn_incomplete')
+    v, m = video_and_mask(videos, mask, 'learn_incomplete')
     algo = ABP(v, config, mask=m, device=device, seed=seed)
     hist = Learner(algo, config.n_iters, progress=progress, desc='ABP (incomplete)').fit()
     last = algo.reconstruct(train_mode=True)                        # G(Z_i) at the persistent latents: one posterior draw
@@ -102,7 +104,7 @@ def learn_incomplete(videos: torch.Tensor, mask: torch.Tensor, config: ABPConfig
 def residual_fill(video: torch.Tensor, mask: torch.Tensor, recovered: torch.Tensor, reference: str = 'spectral') -> torch.Tensor:
     "Occluded pixels of `video` as `recovered` (e.g. G(Z)) plus the conditional mean of the residual, under a 'gmrf' or 'spectral' reference fitted to the observed residuals (beyond the paper)."
     if reference not in ('gmrf', 'spectral'): raise ValueError(f"residual_fill: reference must be 'gmrf' or 'spectral', got {reference!r}")
-    v, m = _video_mask(video, mask, 'residual_fill')
+    v, m = video_and_mask(video, mask, 'residual_fill')
     g = (recovered if recovered.ndim == 5 else recovered[None]).to(v)
     if g.shape != v.shape: raise ValueError(f"residual_fill: recovered {tuple(recovered.shape)} does not match the video {tuple(video.shape)}")
     r = (v - g).double()                                            # ε = I − G(Z); only its observed entries are read

@@ -15,7 +15,7 @@ from .langevin import langevin
 from .learner import Algorithm, register_config, register_kind
 from .generator import FactorConfig, Model3Config, build_generator, config_from_dict, config_to_dict
 from .abp import ABP, frozen_bn_stats, training_mask, training_state
-from .abp_recovery import _energy_history, _video_mask, posterior_average, recover
+from .abp_recovery import energy_history, video_and_mask, posterior_average, recover
 from .initializer import Initializer
 from .masks import make_mask
 
@@ -143,7 +143,7 @@ class GeneratorBaseline(Algorithm):
 def impute(G: nn.Module, E: nn.Module, video: torch.Tensor, mask: torch.Tensor, n_rounds: int = 20,
            start: torch.Tensor | None = None, train_mode: bool = False) -> Recovery:
     "Recover the occluded pixels (`mask` False) by `n_rounds` of encode → decode the mean → re-fill the holes ([25]); a `Recovery`."
-    v, m = _video_mask(video, mask, 'impute')
+    v, m = video_and_mask(video, mask, 'impute')
     if n_rounds < 1: raise ValueError(f"impute: n_rounds must be >= 1, got {n_rounds}")
     x = torch.where(m, v, torch.zeros_like(v) if start is None else start.to(v.device).expand_as(v))
     was_g, was_e = G.training, E.training
@@ -365,7 +365,7 @@ class FrameABP(ABP):
                 n_avg: int = 10, seed: int = 0) -> Recovery:
         "Complete occluded videos: Langevin on the per-frame latents under `frame_energy` over the observed pixels (eval mode)."
         c = self.config
-        v, m = _video_mask(video, mask, 'FrameABP.recover')
+        v, m = video_and_mask(video, mask, 'FrameABP.recover')
         g = torch.Generator(device=self.device).manual_seed(int(seed))
         v, m = v.to(self.device), m.to(self.device)
         z = torch.randn(v.shape[0], v.shape[2], c.latent_dim, generator=g, device=self.device)
@@ -374,7 +374,7 @@ class FrameABP(ABP):
                                             n_steps, c.step_size if step_size is None else step_size, n_avg, g,
                                             name='the per-frame latents of the frame-wise ABP')
         sq = (lambda t: t[0]) if video.ndim == 4 else (lambda t: t)
-        return Recovery(sq(fill(v, m, mean)), sq(fill(v, m, last)), _energy_history(res),
+        return Recovery(sq(fill(v, m, mean)), sq(fill(v, m, last)), energy_history(res),
                         {'z': res.x, 'energy': res.energy, 'generated': sq(mean), 'generated_sample': sq(last)})
 
     @classmethod

@@ -15,7 +15,7 @@ from .langevin import LangevinResult, langevin
 from .learner import Algorithm, register_config, register_kind
 from .generator import Model3Config, build_generator, config_to_dict, config_from_dict
 from .abp import frozen_bn_stats, training_state
-from .abp_recovery import _energy_history, _video_mask, posterior_average
+from .abp_recovery import energy_history, video_and_mask, posterior_average
 from .data import read_video
 
 # %% auto #0
@@ -296,7 +296,7 @@ def recover_av(G: AVGenerator, video: torch.Tensor, mask: torch.Tensor, audio: t
                sigma_video: float | None = None, sigma_audio: float | None = None, n_steps: int = 200, step_size: float = 0.1,
                n_avg: int = 10, seed: int = 0, generator: torch.Generator | None = None) -> Recovery:
     "Complete occluded videos `(B, C, T, H, W)` from their observed pixels (`mask` True) and, if given, their audio: Langevin on the shared Z; `extras['audio']` is the posterior-mean audio."
-    v, m = _video_mask(video, mask, 'recover')
+    v, m = video_and_mask(video, mask, 'recover')
     a = None if audio is None else _as_audio(audio, 'recover: audio').to(v.device)
     sv = G.config.sigma_video if sigma_video is None else sigma_video
     sa = G.config.sigma_audio if sigma_audio is None else sigma_audio
@@ -308,7 +308,7 @@ def recover_av(G: AVGenerator, video: torch.Tensor, mask: torch.Tensor, audio: t
                                                      name='the shared latents Z of video and audio')
     finally: G.train(was)
     sq = (lambda t: t[0]) if video.ndim == 4 else (lambda t: t)
-    return Recovery(sq(fill(v, m, mv)), sq(fill(v, m, fv)), _energy_history(res),
+    return Recovery(sq(fill(v, m, mv)), sq(fill(v, m, fv)), energy_history(res),
                     {'audio': ma, 'audio_sample': fa, 'z': res.x, 'energy': res.energy, 'generated': sq(mv), 'generated_sample': sq(fv)})
 
 def prediction_error(pred: torch.Tensor, truth: torch.Tensor, per_item: bool = False) -> torch.Tensor:
