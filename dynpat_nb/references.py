@@ -52,7 +52,7 @@ class Reference(nn.Module):
         "`unit`/√λ_max: q's std along its stiffest direction when v is measured in `unit`s."
         return unit
     def precision_spectrum(self, device=None) -> torch.Tensor:
-        "The eigenvalues of q's precision Q on the periodic grid of the state (float64)."
+        "The eigenvalues of q's precision Q on the periodic grid of the state (float64; the rfft half where q keeps one)."
         return torch.ones(self.state_shape[1:], dtype=torch.float64, device=device)
     def preconditioner(self, sigma: float, diag: torch.Tensor | None = None, device=None) -> FourierPrecond:
         "q's covariance σ² S Q⁻¹ S (S = diag(`diag`)) on the state's periodic grid, for `langevin`'s `precond`."
@@ -285,8 +285,9 @@ class StationaryField(Reference):
     def fit(self, v, mask=None, method='ml'):
         self.spec.copy_(fit_spectrum(v, mask, method=method)); return self
     def scale(self, unit): return unit * math.sqrt(float(self.spec.min()))
+    def precision_spectrum(self, device=None): return (1 / self.spec.double()).to(device)
     def preconditioner(self, sigma, diag=None, device=None):
-        return FourierPrecond(1 / self.spec.double(), sigma, grid=self.state_shape[1:], diag=diag)
+        return FourierPrecond(self.precision_spectrum(device), sigma, grid=self.state_shape[1:], diag=diag)
     def conditional_mean(self, v, obs, b):
         return stationary_conditional_mean(v, obs, self.spec.double(), b=b)   # the rest of the torus hidden too
 
