@@ -206,6 +206,8 @@ def scale_of(self: Descriptor, x: torch.Tensor) -> torch.Tensor:
     "The reference's relative std `s` as it applies to `x`, like `mean_of`."
     return self._frame_of(self.scale, x)
 
+
+# %% ../nbs/20_descriptor.ipynb #0edea834
 @_method
 def fit_reference(self: Descriptor, videos: torch.Tensor, mask: torch.Tensor | None = None, method: str = 'ml',
                   mean: str = 'channel', std: str = 'channel', blur: float = 1 / 12) -> Descriptor:
@@ -231,6 +233,8 @@ def preconditioner(self: Descriptor) -> FourierPrecond:
     "The reference's covariance σ² S Q⁻¹ S (S = diag(s)) on the state's periodic grid: Langevin steps in its units mix every direction alike."
     return self.ref.preconditioner(self.sigma, None if bool((self.scale == 1).all()) else self.scale, self.mean.device)
 
+
+# %% ../nbs/20_descriptor.ipynb #177fcd4d
 _OLD_KEYS = {'ref_coef': 'ref.coef', 'ref_spec': 'ref.spec'}     # files written before the references were objects
 
 @_method
@@ -245,6 +249,7 @@ def _load_from_state_dict(self: Descriptor, state_dict, prefix, *args, **kwargs)
         if b is not None and tuple(b.shape) in ((C, 1, 1, 1), (C, 1, Hs, Ws)) and b.shape != cur.shape:
             setattr(self, name, torch.empty(b.shape, dtype=cur.dtype, device=cur.device))
     nn.Module._load_from_state_dict(self, state_dict, prefix, *args, **kwargs)
+
 
 # %% ../nbs/20_descriptor.ipynb #16fe80db
 def paper_exp1() -> list:
