@@ -10,7 +10,7 @@ from .core import Recovery, as_batch, check_mask, check_video, fill, make_genera
 from .langevin import LangevinResult, langevin
 from .learner import Learner
 from .abp import ABP, ABPConfig, frozen_bn_stats, posterior_energy
-from .descriptor import fit_gmrf, gmrf_conditional_mean, fit_spectrum, stationary_conditional_mean
+from .references import fit_gmrf, gmrf_conditional_mean, fit_spectrum, stationary_conditional_mean
 
 # %% auto #0
 __all__ = ['posterior_average', 'video_and_mask', 'energy_history', 'recover', 'recovery_sigma', 'learn_incomplete',
