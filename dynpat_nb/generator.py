@@ -159,17 +159,22 @@ class Model2Config:
         "A CPU-sized model-2: 8-channel latent of 2 steps, 32@4×4×1, 16@3×3×3, 32-16-C stride 2 -> 16 frames of 32×32."
         return cls(latent_channels, 2, 4, 32, 16, 3, (32, 16), out_channels)
 
+def _top_down(c, latent: int, top_kernel: tuple, time_up: int | None = None) -> nn.Sequential:
+    "Model-2's and model-3's layers: a fully connected top layer (`top_kernel`), a 'same' k×k×k layer, the up-sampling stack."
+    k = c.mid_kernel
+    if k % 2 == 0: raise ValueError(f"{type(c).__name__}.mid_kernel must be odd (a 'same' padded layer), got {k}")
+    return nn.Sequential(
+        _deconv(latent, c.top_channels, top_kernel, 1, 0, False, c.batch_norm),
+        _deconv(c.top_channels, c.mid_channels, k, 1, k // 2, False, c.batch_norm),
+        *_upsampling(c.mid_channels, tuple(c.channels), c.out_channels, time_up, c.batch_norm))
+
 class Model2(STGenerator):
     "Model-2 generator: stationary in time, non-stationary in space; the number of frames can grow."
     def __init__(self, config: Model2Config):
         super().__init__()
-        c, k = config, config.mid_kernel
-        if k % 2 == 0: raise ValueError(f"Model2Config.mid_kernel must be odd (a 'same' padded layer), got {k}")
+        c = config
         self.config, self.up = c, 2 ** (len(c.channels) + 1)
-        self.net = nn.Sequential(
-            _deconv(c.latent_channels, c.top_channels, (1, c.top_size, c.top_size), 1, 0, False, c.batch_norm),  # FC in space
-            _deconv(c.top_channels, c.mid_channels, k, 1, k // 2, False, c.batch_norm),                         # 7×7×7, 'same'
-            *_upsampling(c.mid_channels, tuple(c.channels), c.out_channels, c.time_up, c.batch_norm))
+        self.net = _top_down(c, c.latent_channels, (1, c.top_size, c.top_size), c.time_up)   # FC in space only
         self.up_t = 2 ** (len(c.channels) + 1 if c.time_up is None else c.time_up)
     def latent_shape(self, frames: int | None = None, size: int | tuple | None = None) -> tuple:
         if size is not None and _size2(size) != (self.config.top_size * self.up,) * 2:
@@ -206,13 +211,9 @@ class Model3(STGenerator):
     "Model-3 generator: non-stationary in space and time; a fixed output extent."
     def __init__(self, config: Model3Config):
         super().__init__()
-        c, k = config, config.mid_kernel
-        if k % 2 == 0: raise ValueError(f"Model3Config.mid_kernel must be odd (a 'same' padded layer), got {k}")
+        c = config
         self.config, self.up = c, 2 ** (len(c.channels) + 1)
-        self.net = nn.Sequential(
-            _deconv(c.latent_dim, c.top_channels, (c.top_frames, c.top_size, c.top_size), 1, 0, False, c.batch_norm),  # FC
-            _deconv(c.top_channels, c.mid_channels, k, 1, k // 2, False, c.batch_norm),
-            *_upsampling(c.mid_channels, tuple(c.channels), c.out_channels, bn=c.batch_norm))
+        self.net = _top_down(c, c.latent_dim, (c.top_frames, c.top_size, c.top_size))      # FC in space and time
     def latent_shape(self, frames: int | None = None, size: int | tuple | None = None) -> tuple:
         if frames is not None or size is not None:
             raise ValueError("Model3 is non-stationary: its output extent is fixed; frames/size must be None")
