@@ -136,6 +136,22 @@ class Cooperative(nn.Module):
         y = self.revise(y0, n_steps, g, self.descriptor_for(y0.shape[2]))
         return (y, y0) if proposals else y
 
+# %% ../nbs/23_coopnets.ipynb #9cdcfbe7
+from .core import Recovery
+from .abp_recovery import recover as generator_recover
+
+def _recover(self: Cooperative, video: torch.Tensor, mask: torch.Tensor, gen_steps: int = 100, gen_step: float = 0.05,
+             des_steps: int | None = None, sigma: float | None = None, seed: int = 0) -> Recovery:
+    "Fill `video`'s hidden pixels (`mask` False): Z inferred from the observed pixels (generator eq. 4), then the descriptor's masked Langevin (eq. 7) from G(Z)'s fill; `extras['proposal']` is the generator's fill."
+    self.G.eval()
+    g = generator_recover(self.G, video, mask, self.config.gen_sigma if sigma is None else sigma, gen_steps, gen_step, seed=seed)
+    D = self.descriptor_for(video.shape[-3])
+    d = D.recover(video, mask, self.config.des_steps if des_steps is None else des_steps, self.config.des_step,
+                  seed=seed, bound=self.config.bound, init=g.video)
+    return Recovery(d.video, d.sample, [{'stage': 'generator', **h} for h in g.history] + [{'stage': 'descriptor', **h} for h in d.history],
+                    {'proposal': g.video, 'z': g.extras['z']})
+Cooperative.recover = _recover
+
 # %% ../nbs/23_coopnets.ipynb #a08f1f20
 class CoopNets(Algorithm):
     "Cooperative learning of a generator and a descriptor on `videos` (N, C, T, H, W), one iteration per `step`."
@@ -176,6 +192,12 @@ class CoopNets(Algorithm):
     def synthesize(self, n: int = 1, frames: int | None = None, n_steps: int | None = None, seed: int = 0, proposals: bool = False):
         "`Cooperative.synthesize` of the model learned so far."
         return self.model.synthesize(n, frames, n_steps, seed, proposals)
+
+# %% ../nbs/23_coopnets.ipynb #7c82e484
+def _algo_recover(self: CoopNets, video: torch.Tensor, mask: torch.Tensor, **kwargs) -> Recovery:
+    "`Cooperative.recover` with this run's generator and descriptor."
+    return self.model.recover(video, mask, **kwargs)
+CoopNets.recover = _algo_recover
 
 # %% ../nbs/23_coopnets.ipynb #28afecd9
 def _coop_state(obj) -> dict:

@@ -347,8 +347,9 @@ def synthesize(model: Descriptor, *args, **kwargs) -> LangevinResult:
 
 # %% ../nbs/20_descriptor.ipynb #30b721b1
 def _recover(self: Descriptor, video: torch.Tensor, mask: torch.Tensor, n_steps: int = 200, step_size: float | None = None,
-             burn_in: float = 0.5, seed: int | None = 0, precondition: bool = False, bound: float | None = 10.0) -> Recovery:
-    "Fill the hidden pixels (`mask` False) of `video` under this model, weights fixed: masked Langevin (eq. 7) from the reference mean; `video` = the states averaged after `burn_in`, `sample` = the last state."
+             burn_in: float = 0.5, seed: int | None = 0, precondition: bool = False, bound: float | None = 10.0,
+             init: torch.Tensor | None = None) -> Recovery:
+    "Fill the hidden pixels (`mask` False) of `video` under this model, weights fixed: masked Langevin (eq. 7) from the reference mean (or from `init`'s hidden pixels); `video` = the states averaged after `burn_in`, `sample` = the last state."
     check_video(video, 'recover: video'); mask = check_mask(mask, video, 'recover: mask')
     if not 0 <= burn_in < 1: raise ValueError(f"recover: burn_in must be a fraction in [0, 1), got {burn_in}")
     x = as_batch(video).to(self.mean)
@@ -356,7 +357,8 @@ def _recover(self: Descriptor, video: torch.Tensor, mask: torch.Tensor, n_steps:
     gen = make_generator(seed, x.device)
     pc = self.preconditioner() if precondition else None
     s = (0.3 if pc is not None else 0.3 * self.ref_scale) if step_size is None else float(step_size)
-    state, free = self.embed(torch.where(obs, x, self.mean_of(x))), self.embed(~obs, fill=True)
+    start = self.mean_of(x) if init is None else as_batch(init).to(x).expand_as(x)
+    state, free = self.embed(torch.where(obs, x, start)), self.embed(~obs, fill=True)
     run = lambda st, k: langevin(self.energy, st, k, s, free=free, generator=gen, bound=bound, name='recovered pixels', precond=pc)
     first = int(burn_in * n_steps)
     r = run(state, first); state, history = r.x, [{'step': i, 'energy': float(e.mean())} for i, e in enumerate(r.energy)]

@@ -90,8 +90,7 @@ KINDS = {'generator': _generator, 'abp': _abp, 'liabp': _liabp, 'vae': _baseline
          'coopnets': _coopnets, 'cooperative': _cooperative}
 # kinds whose module does not do this yet: kind -> reason (strict: the test fails once they do, and the mark must go)
 LOAD_XFAIL, SYNTH_XFAIL = {}, {}
-RECOVER_XFAIL = {k: f"{k} has no `recover(video, mask)` yet (issue 'One API')"
-                 for k in ('coopnets', 'cooperative')}
+RECOVER_XFAIL = {}
 
 
 def _param(kind, xfails):
