@@ -50,14 +50,10 @@ class Stage:
 
 def cuda_notebooks(nbs: Path = ROOT / 'nbs') -> list[Path]:
     "Notebooks with at least one code cell flagged `#| cuda`."
-    found = []
-    for nb in sorted(nbs.glob('*.ipynb')):
-        cells = json.loads(nb.read_text()).get('cells', [])
-        src = lambda c: ''.join(c.get('source', '')) if isinstance(c.get('source'), list) else c.get('source', '')
-        if any(c.get('cell_type') == 'code' and any(l.replace(' ', '').startswith('#|cuda') for l in src(c).splitlines())
-               for c in cells):
-            found.append(nb)
-    return found
+    def flagged(cell) -> bool:
+        src = ''.join(cell.get('source', ''))                  # a list of lines or one string
+        return cell.get('cell_type') == 'code' and any(l.replace(' ', '').startswith('#|cuda') for l in src.splitlines())
+    return [nb for nb in sorted(nbs.glob('*.ipynb')) if any(map(flagged, json.loads(nb.read_text()).get('cells', [])))]
 
 
 def _bench(name: str, args: list, timeout_s: float, what: str) -> Stage:
