@@ -194,7 +194,7 @@ def test_whole_video_keeps_its_shape(tmp_path, videos):
     _, s, _ = dynpat('recover', videos / 'wide.mp4', '--mask', 'block', '--model', 'abp-1', '--iters', 2, '--out', tmp_path / 'r', '--quiet')
     assert s['shape'] == [3, 40, 24, 40] and s['clips'] == 3 and s['error_255'] > 0
     assert read_video(tmp_path / 'r' / 'recovered.mp4').shape == (3, 40, 24, 40)
-    _, s, _ = dynpat('inpaint', videos / 'wide.mp4', videos / 'wide_mask_ok.mp4', '--recipe', 'fitted-gmrf', '--iters', 2,
+    _, s, _ = dynpat('inpaint', videos / 'wide.mp4', videos / 'wide_mask_ok.mp4', '--model', 'descriptor-st', '--recipe', 'fitted-gmrf', '--iters', 2,
                      '--out', tmp_path / 'i', '--quiet')
     out, inp = read_video(tmp_path / 'i' / 'inpainted.mp4'), read_video(tmp_path / 'i' / 'input.mp4')
     assert s['shape'] == [3, 40, 24, 40] and out.shape == inp.shape
