@@ -18,16 +18,17 @@ from .langevin import Speedups, set_speedups
 from .generator import Generator, Model1Config, Model2Config, Model3Config, build_generator
 from .abp import ABP, ABPConfig
 from .abp_recovery import recover as abp_recover, learn_incomplete
-from .descriptor import Descriptor, synthesize as descriptor_synthesize
+from .descriptor import Descriptor, langevin_chains
 from .descriptor_learning import DescriptorLearning, DescriptorConfig
 from .descriptor_recovery import RecoveryConfig, recover as descriptor_recover
+from .coopnets import CoopNets, CoopConfig, Cooperative
 from .baselines import heat_diffusion
 from .whole import recover_whole, working_size, resize_video, resize_mask, clip_starts
 
 # %% auto #0
 __all__ = ['MODELS', 'NATIVE', 'RECIPES', 'MASK_NAMES', 'EXAMPLES', 'COMMANDS', 'CLIError', 'abp_config', 'abp_multiple',
-           'descriptor_config', 'model_extent', 'work_size', 'video_files', 'load_clips', 'fingerprint', 'OutDir',
-           'write_history', 'cmd_fit', 'load_model', 'cmd_synthesize', 'mask_for', 'half_sigma', 'clip_model',
+           'descriptor_config', 'model_extent', 'coop_config', 'work_size', 'video_files', 'load_clips', 'fingerprint',
+           'OutDir', 'write_history', 'cmd_fit', 'load_model', 'cmd_synthesize', 'mask_for', 'half_sigma', 'clip_model',
            'recover_video', 'cmd_recover', 'cmd_inpaint', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/50_cli.ipynb #86933992
@@ -79,7 +80,7 @@ def _device(name: str | None) -> torch.device:
     return dev
 
 # %% ../nbs/50_cli.ipynb #8c49c054
-MODELS = ('abp-1', 'abp-2', 'abp-3', 'descriptor-st', 'descriptor-fcs', 'descriptor-action')
+MODELS = ('abp-1', 'abp-2', 'abp-3', 'descriptor-st', 'descriptor-fcs', 'descriptor-action', 'coop')
 NATIVE = ('abp-1', 'descriptor-st')      # convolutional all the way: they run at any frame size, the native one included
 _DESCRIPTOR_ARCH = {'descriptor-st': 'exp1', 'descriptor-fcs': 'exp2', 'descriptor-action': 'exp3'}
 
@@ -162,6 +163,30 @@ def model_extent(model: str, preset: str, frames: int | None, size) -> tuple[int
         return shape[1], None if model == 'abp-1' else tuple(shape[2:])
     fixed = None if model in NATIVE else tuple(size or ((32, 32) if preset == 'tiny' else (100, 100)))
     return (frames or (16 if preset == 'tiny' else 32)), fixed
+
+# %% ../nbs/50_cli.ipynb #45dcba50
+def coop_config(preset: str, H: int, W: int, size=None, frames: int | None = None, available: int | None = None,
+                iters: int | None = None) -> tuple[CoopConfig, str | None]:
+    "The `CoopConfig` of `--model coop` for `H`x`W` videos of `available` frames (None: any), with its generator resized to the working clip; and a note when the side or the frames had to change."
+    if isinstance(size, tuple) and size[0] != size[1]:
+        raise CLIError(f"--model coop makes square frames (its generator is fully connected in space): --size S, got {size[0]} {size[1]}")
+    want_side = size[0] if isinstance(size, tuple) else size if isinstance(size, int) else min(H, W) if size == 'native' else None
+    side = min(H, W, want_side or (128 if preset == 'paper' else 64))
+    make = CoopConfig.paper if preset == 'paper' else CoopConfig.medium if side >= 64 else CoopConfig.tiny
+    c = make()
+    G = build_generator(c.generator)
+    up, up_t = G.up, G.up_t
+    if side < up: raise CLIError(f"--model coop: frames of {H}x{W} are smaller than the generator's {up}x{up} up-sampling")
+    want_t = frames or G.out_shape()[1]
+    T = min(want_t, available or want_t)
+    if T < up_t: raise CLIError(f"--model coop: needs clips of at least {up_t} frames (its temporal up-sampling); the video has {T}")
+    side, T = side - side % up, T - T % up_t
+    notes = ([f"--size {want_side}: used {side}x{side}, the largest multiple of {up} (the generator's up-sampling) within the video"]
+             if want_side is not None and side != want_side else [])
+    if T != want_t: notes.append(f"{want_t} frames: used {T}, the largest multiple of {up_t} (the generator's temporal up-sampling)"
+                                 + (f" within the video's {available}" if available is not None and available < want_t else ''))
+    c = dataclasses.replace(c, generator=dataclasses.replace(c.generator, top_size=side // up, latent_frames=T // up_t))
+    return (dataclasses.replace(c, n_iters=iters) if iters is not None else c), ('; '.join(notes) or None)
 
 # %% ../nbs/50_cli.ipynb #59621bbe
 def _size_arg(values) -> int | tuple | str | None:
@@ -316,12 +341,19 @@ def _setup_device(args) -> tuple[int, torch.device]:
 def cmd_fit(args) -> dict:
     t0, out = time.time(), OutDir(args.out, args.videos)
     args.model = args.model or 'abp-1'
-    family = 'abp' if args.model.startswith('abp') else 'descriptor'
+    family = 'abp' if args.model.startswith('abp') else 'coop' if args.model == 'coop' else 'descriptor'
     recipe = _recipe(args, 'fit', family)
-    frames, fixed = model_extent(args.model, args.preset, args.frames, args.size if isinstance(args.size, tuple) else None)
     files = video_files(args.videos, exclude=[out.path / n for n in out.written()])
-    first = _user(read_video, files[0], frames=(0, 1))
-    size = work_size(args.model, args.preset, *first.shape[-2:], args.size, fixed)
+    first, note = _user(read_video, files[0], frames=(0, 1)), None
+    if family == 'coop':                                                # square clips of a length the generator makes
+        available = min(_user(read_video, f, size=(8, 8)).shape[1] for f in files)
+        cfg, note = coop_config(args.preset, *first.shape[-2:], args.size, args.frames, available, args.iters)
+        shape = build_generator(cfg.generator).out_shape()                  # (C, T, H, W) of the training clips
+        frames, size = shape[1], tuple(shape[2:])
+        if note: print(f"dynpat fit: {note}", file=sys.stderr)
+    else:
+        frames, fixed = model_extent(args.model, args.preset, args.frames, args.size if isinstance(args.size, tuple) else None)
+        size = work_size(args.model, args.preset, *first.shape[-2:], args.size, fixed)
     names = ['checkpoint.pt', 'model.pt', 'history.csv', 'history.png'] + _names('training', *(f'synthesized_{i}' for i in range(args.n_synth)))
     out.check(names)
     rank, device = _setup_device(args)
@@ -331,8 +363,11 @@ def cmd_fit(args) -> dict:
             cfg = abp_config(args.model, args.preset, frames, size if args.model == 'abp-1' else None, args.iters)
             if args.sigma is not None: cfg = dataclasses.replace(cfg, sigma=args.sigma)   # σ of eq. 1
             algo = _with_fingerprint(ABP(videos, cfg, device=device, seed=args.seed), videos)
+        elif family == 'coop':
+            if args.sigma is not None: cfg = dataclasses.replace(cfg, gen_sigma=args.sigma)   # σ of the generator's eq. 1
+            algo = _with_fingerprint(_user(CoopNets, videos, cfg, device=device, seed=args.seed), videos)
         else:
-            if args.sigma is not None: raise CLIError(f"--sigma is the noise σ of a generator (abp-*), not of --model {args.model}")
+            if args.sigma is not None: raise CLIError(f"--sigma is the noise σ of a generator (abp-*, coop), not of --model {args.model}")
             cfg = descriptor_config(args.model, args.preset, args.iters, reference=args.reference, recipe=recipe)
             algo = _with_fingerprint(DescriptorLearning(videos, cfg, device=device, seed=args.seed), videos)
         learner = _learner(algo, args, out.path)
@@ -342,6 +377,9 @@ def cmd_fit(args) -> dict:
         if family == 'abp':
             model_path = save(algo.G, out.path / 'model.pt')
             syn = algo.synthesize(args.n_synth, seed=args.seed) if args.n_synth else []
+        elif family == 'coop':                                          # proposals revised by the descriptor
+            model_path = save(algo.model, out.path / 'model.pt')
+            syn = algo.synthesize(args.n_synth, seed=args.seed).cpu() if args.n_synth else []
         else:
             model_path = save(algo.net, out.path / 'model.pt')
             syn = algo.synthesized[: args.n_synth]
@@ -352,17 +390,17 @@ def cmd_fit(args) -> dict:
     metric = {k: hist[-1][k] for k in hist[-1] if k != 'iter'} if hist else {}
     return _summary({'command': 'fit', 'model': args.model, 'recipe': recipe.name, 'clips': len(videos), 'frames': frames,
                      'size': list(size), 'iterations': len(hist), 'checkpoint': str(out.path / 'checkpoint.pt'),
-                     'model_path': str(model_path), 'videos': written, **metric, 'seconds': round(time.time() - t0, 2)})
+                     'model_path': str(model_path), 'videos': written, **metric, **({'note': note} if note else {}), 'seconds': round(time.time() - t0, 2)})
 
 class _Interrupted(Exception):
     "Ctrl-C during learning: the checkpoint to resume from."
 
 # %% ../nbs/50_cli.ipynb #ae844971
-def load_model(path, device) -> Generator | Descriptor:
+def load_model(path, device) -> Generator | Descriptor | Cooperative:
     "The model in a file `dynpat fit` wrote (`model.pt`, or a training `checkpoint.pt`), by `dynpat_nb.load`."
     m = _user(load, path, device)
-    m = m if isinstance(m, (Generator, Descriptor)) else getattr(m, 'G', getattr(m, 'net', m))
-    if not isinstance(m, (Generator, Descriptor)): raise CLIError(f"{path}: a {type(m).__name__} checkpoint, not a model dynpat can use")
+    m = m if isinstance(m, (Generator, Descriptor, Cooperative)) else getattr(m, 'G', getattr(m, 'net', m))
+    if not isinstance(m, (Generator, Descriptor, Cooperative)): raise CLIError(f"{path}: a {type(m).__name__} checkpoint, not a model dynpat can use")
     return m.eval()
 
 def cmd_synthesize(args) -> dict:
@@ -373,10 +411,14 @@ def cmd_synthesize(args) -> dict:
     out.check(_names(*(f'synthesized_{i}' for i in range(args.n))))
     m = load_model(args.checkpoint, _device(args.device))
     if isinstance(m, Generator): videos = _user(m.synthesize, args.n, args.frames, size, seed=args.seed)
+    elif isinstance(m, Cooperative):                                    # longer where model-2 allows
+        if size is not None and tuple(size) != tuple(m.shape[2:]):
+            raise CLIError(f"--size: a coop model makes {m.shape[2]}x{m.shape[3]} frames only (its generator is fully connected in space)")
+        videos = _user(m.synthesize, args.n, args.frames, args.steps, seed=args.seed).detach().cpu()
     else:
         if args.frames is not None or size is not None:
             raise CLIError("a descriptor synthesizes at the extent it was learned at; drop --frames/--size")
-        videos = descriptor_synthesize(m, args.n, n_steps=args.steps, seed=args.seed).x
+        videos = langevin_chains(m, args.n, n_steps=args.steps or 100, seed=args.seed).x
     with out:
         files = [p for i, v in enumerate(videos) for p in _write(v, out.path, f'synthesized_{i}')]
         out.record(files)
@@ -417,6 +459,7 @@ def _checkpoint_model(args, device):
     if args.model is not None and not args.model.startswith('abp'):
         raise CLIError(f"--checkpoint recovers with a learned generator (abp-*), not with --model {args.model}")
     G = load_model(args.checkpoint, device)
+    if isinstance(G, Cooperative): raise CLIError(f"{args.checkpoint}: a coop model; --checkpoint recovers with a generator learned with --model abp-*")
     cfg = getattr(G, 'learned_with', None)
     if not isinstance(G, Generator) or cfg is None:
         raise CLIError(f"{args.checkpoint}: not a generator learned by dynpat fit (--checkpoint needs one)")
@@ -462,6 +505,7 @@ def _recover_setup(args):
         if getattr(args, 'sigma', None) is not None:
             raise CLIError("--sigma sets the test-stage posterior of a learned generator: it needs --checkpoint")
         args.model = args.model or 'abp-1'
+        if args.model == 'coop': raise CLIError("--model coop is for fit and synthesize; recover/inpaint with abp-* or descriptor-* (or Cooperative.recover in Python)")
         recipe = _recipe(args, 'recover', 'abp' if args.model.startswith('abp') else 'descriptor')
     args.recipe_obj = recipe
     return device, G, cfg, recipe
@@ -561,8 +605,10 @@ EXAMPLES = {
     'fit': "dynpat fit river.mp4 --model abp-1 --frames 16 --size 32 --iters 300 --out runs/river\n"
            "  dynpat fit river.mp4 --model abp-1 --frames 16 --size 32 --iters 600 --out runs/river --resume   (continue or extend)\n"
            "  dynpat fit clips/ --model descriptor-st --device cuda --preset paper --out runs/fire\n"
+           "  dynpat fit flag.mp4 --model coop --iters 150 --out runs/flag-coop   (CoopNets: generator and descriptor together)\n"
            "  torchrun --nproc_per_node=4 $(which dynpat) fit clips/ --model abp-3 --preset paper --distributed --out runs/many",
-    'synthesize': "dynpat synthesize runs/river/model.pt --n 4\n  dynpat synthesize runs/river/model.pt --n 1 --frames 64 --size 128 128",
+    'synthesize': "dynpat synthesize runs/river/model.pt --n 4\n  dynpat synthesize runs/river/model.pt --n 1 --frames 64 --size 128 128\n"
+                  "  dynpat synthesize runs/flag-coop/model.pt --n 2 --frames 32   (coop: longer than its 16-frame clips)",
     'recover': "dynpat recover river.mp4 --mask block --model abp-1\n"
                "  dynpat recover river.mp4 --mask pixels --checkpoint runs/river/model.pt --recipe half-sigma\n"
                "  dynpat recover river.mp4 --mask occluder.mp4 --model descriptor-st --size native\n"
@@ -576,7 +622,7 @@ _SIZE_HELP = (f"working frame size: S (short side, aspect kept), H W (exact) or 
 
 def _common(p, model=True, out='dynpat_out', recipes=('paper',)):
     if model:
-        p.add_argument('--model', choices=MODELS, help="model type (default abp-1, or the --checkpoint's)")
+        p.add_argument('--model', choices=MODELS, help="model type (default abp-1, or the --checkpoint's); coop: CoopNets, a model-2 generator and a descriptor learned together (fit, synthesize)")
         p.add_argument('--preset', choices=('tiny', 'paper'), default='tiny', help="network sizes: 'tiny' (CPU) or the paper's")
         p.add_argument('--frames', type=_count('a positive number of frames', 1), help="frames per clip (default: the model's)")
         p.add_argument('--size', nargs='+', metavar='S', help=_SIZE_HELP)
@@ -616,12 +662,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument('--resume', action='store_true', help='continue from the checkpoint in --out (same videos and settings; --iters may grow)')
     f.add_argument('--n-synth', type=_count('a number of videos >= 0', 0), default=2, help='synthesized videos written at the end (default 2)')
     f.add_argument('--distributed', action='store_true', help='data-parallel training over the processes launched by torchrun')
-    f.add_argument('--sigma', type=_positive_float, help="abp-*: the noise σ of eq. 1 the generator learns with (default the preset's 0.5)")
+    f.add_argument('--sigma', type=_positive_float, help="abp-*, coop: the noise σ of eq. 1 the generator learns with (default the preset's: 0.5 for abp, 1 for coop)")
     f.add_argument('--fast', action='store_true', help='faster Langevin sampling (Speedups.fast: polyphase convolutions on CPU, bf16 on CUDA)')
     s = mk('synthesize', 'new videos from a learned model')
     s.add_argument('checkpoint'); s.add_argument('--n', type=_count('a positive number of videos', 1), default=4)
     s.add_argument('--frames', type=_count('a positive number of frames', 1)); s.add_argument('--size', nargs='+', metavar='S', help='H W')
-    s.add_argument('--steps', type=_count('a positive number of steps', 1), default=100, help='Langevin steps for a descriptor (default 100)')
+    s.add_argument('--steps', type=_count('a positive number of steps', 1), help="Langevin steps: a descriptor's chains (default 100), a coop model's revision of its proposals (default its training count)")
     _common(s, model=False, out='dynpat_synth')
     r = mk('recover', 'complete an occluded video, whole: every frame, at its own size')
     r.add_argument('video'); r.add_argument('--mask', required=True, help=f"one of {', '.join(list(MASK_NAMES)[:8])} (made at the working size), or a mask video/image/frame folder (white = missing) at the video's size")

@@ -8,6 +8,7 @@ import torch
 from dynpat_nb.data import make_texture, write_video, read_video
 from dynpat_nb.learner import load_checkpoint
 import dynpat_nb
+from dynpat_nb.coopnets import Cooperative
 
 DYNPAT = shutil.which('dynpat')
 pytestmark = pytest.mark.skipif(DYNPAT is None, reason="the dynpat console script is not installed (pip install -e .)")
@@ -45,6 +46,8 @@ def test_help_lists_examples():
     for cmd in ('demo', 'fit', 'synthesize', 'recover', 'inpaint'):
         p = subprocess.run([DYNPAT, cmd, '--help'], capture_output=True, text=True, env=ENV)
         assert p.returncode == 0 and 'examples:' in p.stdout and f'dynpat {cmd}' in p.stdout, cmd
+    p = subprocess.run([DYNPAT, 'fit', '--help'], capture_output=True, text=True, env=ENV)
+    assert '--model coop' in p.stdout and 'coop:' in p.stdout                # CoopNets is offered
 
 
 def test_demo(tmp_path):
@@ -113,6 +116,28 @@ def test_descriptor_fit_and_synthesize(tmp_path, videos):
     _, s, _ = dynpat('fit', videos / 'flag.gif', '--model', 'descriptor-st', '--iters', 2, '--out', tmp_path / 'd', '--quiet')
     _, s, _ = dynpat('synthesize', s['model_path'], '--n', 1, '--steps', 3, '--out', tmp_path / 's')
     assert len(s['videos']) == 2
+
+
+def test_coop_fit_and_longer_synthesis(tmp_path, videos):
+    "--model coop: CoopNets on the clip at its working size, then synthesis from model.pt (longer) and from checkpoint.pt."
+    _, s, _ = dynpat('fit', videos / 'water.mp4', '--model', 'coop', '--frames', 10, '--iters', 3, '--n-synth', 1,
+                     '--out', tmp_path / 'c', '--quiet')
+    assert (s['model'], s['frames'], s['size'], s['iterations']) == ('coop', 8, [32, 32], 3)
+    assert '10 frames: used 8' in s['note']                                # 8: a multiple of the temporal up-sampling 4
+    assert read_video(tmp_path / 'c' / 'synthesized_0.mp4').shape == (3, 8, 32, 32)
+    assert isinstance(dynpat_nb.load(s['model_path']), Cooperative)
+    _, s2, _ = dynpat('synthesize', s['model_path'], '--n', 2, '--frames', 16, '--out', tmp_path / 's')
+    assert s2['shape'] == [3, 16, 32, 32] and len(s2['videos']) == 4
+    assert read_video(tmp_path / 's' / 'synthesized_1.mp4').shape == (3, 16, 32, 32)
+    _, s3, _ = dynpat('synthesize', s['checkpoint'], '--n', 1, '--steps', 2, '--out', tmp_path / 's3')
+    assert s3['shape'] == [3, 8, 32, 32]
+    for args, words in [(('synthesize', s['model_path'], '--frames', 6, '--out', tmp_path / 'e1'), 'multiple of 4'),
+                        (('synthesize', s['model_path'], '--size', 16, 16, '--out', tmp_path / 'e2'), '32x32 frames only'),
+                        (('fit', videos / 'water.mp4', '--model', 'coop', '--size', 32, 24, '--out', tmp_path / 'e3'), 'square'),
+                        (('recover', videos / 'water.mp4', '--mask', 'block', '--checkpoint', s['model_path'], '--out', tmp_path / 'e4'), 'coop model'),
+                        (('recover', videos / 'water.mp4', '--mask', 'block', '--model', 'coop', '--out', tmp_path / 'e5'), 'fit and synthesize')]:
+        rc, _, err = dynpat(*args, ok=False)
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and words in err, (args, err)
 
 
 @pytest.mark.parametrize('reference', ['gmrf', 'spectral'])
