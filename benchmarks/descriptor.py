@@ -8,7 +8,7 @@ variant, 100x200x70 for Exp 3) for 1-2 iterations. Prints one line per preset; n
 """
 import argparse, time
 import torch
-from dynpat_nb.descriptor import synthesize
+from dynpat_nb.descriptor import langevin_chains
 from dynpat_nb.descriptor_learning import DescriptorConfig, DescriptorLearning
 
 TINY = {  # name: (config, number of training videos, video shape)
@@ -35,7 +35,7 @@ def bench(name, cfg, n_videos, shape, iters, device, langevin_only=False):
         sync(); per_iter = (time.perf_counter() - t0) / iters
     n_steps = 2 if langevin_only else max(2, cfg.n_steps // 4)
     t0 = time.perf_counter()
-    synthesize(algo.net, n=cfg.n_chains, n_steps=n_steps, step_size=algo.step_size, bound=None); sync()
+    langevin_chains(algo.net, n=cfg.n_chains, n_steps=n_steps, step_size=algo.step_size, bound=None); sync()
     steps_s = n_steps / (time.perf_counter() - t0)
     print(f"{name:16s} video {'x'.join(map(str, shape)):>14s} videos {n_videos:3d} chains {cfg.n_chains:3d} l={cfg.n_steps:3d}  "
           f"{per_iter:9.3g} s/iteration  {steps_s:9.3g} Langevin steps/s ({cfg.n_chains} chains)", flush=True)

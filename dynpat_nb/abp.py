@@ -18,7 +18,7 @@ from .generator import (Generator, Model1Config, Model2Config, build_generator, 
 
 # %% auto #0
 __all__ = ['RECIPES', 'posterior_energy', 'infer_latents', 'frozen_bn_stats', 'ABPConfig', 'training_mask', 'ABP',
-           'training_state', 'synthesize', 'save_model', 'load_model']
+           'training_state']
 
 # %% ../nbs/11_abp.ipynb #6a2ebde0
 def posterior_energy(G: nn.Module, x: torch.Tensor, sigma: float, mask: torch.Tensor | None = None):
@@ -176,22 +176,3 @@ def training_state(algo: Algorithm) -> dict:
 
 register_kind('abp', ABP, training_state, ABP.from_state)
 
-
-# %% ../nbs/11_abp.ipynb #0626a434
-def synthesize(G: Generator, n: int = 1, frames: int | None = None, size=None, seed: int = 0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-    "`G.synthesize(...)`; kept for `dynpat_nb.cli` until it calls the method."
-    return G.synthesize(n, frames, size, seed, generator)
-
-# %% ../nbs/11_abp.ipynb #a4b1d6f7
-def save_model(algo: ABP, path: str | Path) -> Path:
-    "`save(algo.G, path)`: the generator with the settings it was learned with. Kept for `dynpat_nb.cli` until it calls `save`."
-    return save(algo.G, path)
-
-def load_model(path: str | Path, device=None, with_config: bool = False):
-    "The generator of a saved model or of an ABP training checkpoint (by `load`), in eval mode; `with_config`: also its settings. Kept for `dynpat_nb.cli` until it calls `load`."
-    m = load(path, device)
-    G = m if isinstance(m, Generator) else getattr(m, 'G', None)
-    if not isinstance(G, Generator): raise ValueError(f"{path}: a {kind_of(m).name} checkpoint holds no generator")
-    G.eval()
-    return (G, G.learned_with) if with_config else G

@@ -20,7 +20,7 @@ from .references import (REFERENCES, Reference, make_reference, mean_frame, std_
 __all__ = ['PRESETS', 'layer_shapes', 'Descriptor', 'standardize', 'features', 'score', 'energy', 'set_mean', 'set_scale',
            'mean_of', 'scale_of', 'fit_reference', 'preconditioner', 'paper_exp1', 'paper_exp2', 'paper_exp2_minibatch',
            'paper_exp3', 'tiny_exp1', 'tiny_exp2', 'tiny_exp3', 'activation_pattern', 'linear_piece', 'piece_mean',
-           'init_chains', 'langevin_chains', 'synthesize']
+           'init_chains', 'langevin_chains']
 
 # %% ../nbs/20_descriptor.ipynb #ea8754da
 def _norm_layer(spec, i: int) -> tuple:
@@ -340,10 +340,6 @@ def _synthesize(self: Descriptor, n: int = 1, n_steps: int = 100, step_size: flo
     "`n` videos `(N, C, T, H, W)` drawn by `n_steps` Langevin steps (eq. 7): `langevin_chains(...).x` (`kwargs` go there)."
     return langevin_chains(self, n, n_steps, step_size, init, seed, precondition=precondition, **kwargs).x
 Descriptor.synthesize = _synthesize
-
-def synthesize(model: Descriptor, *args, **kwargs) -> LangevinResult:
-    "Deprecated: `langevin_chains` (kept while `dynpat_nb.cli` and `benchmarks/descriptor.py` call it); use `model.synthesize(n)` for videos."
-    return langevin_chains(model, *args, **kwargs)
 
 # %% ../nbs/20_descriptor.ipynb #30b721b1
 def _recover(self: Descriptor, video: torch.Tensor, mask: torch.Tensor, n_steps: int = 200, step_size: float | None = None,

@@ -15,7 +15,7 @@ from .descriptor import Descriptor, PRESETS, init_chains, langevin_chains
 
 # %% auto #0
 __all__ = ['RECIPES', 'DescriptorConfig', 'DescriptorLearning', 'learn_descriptor', 'descriptor_from_checkpoint',
-           'save_descriptor', 'load_descriptor', 'texture_experiment']
+           'texture_experiment']
 
 # %% ../nbs/21_descriptor_learning.ipynb #943c2acb
 @register_config
@@ -210,15 +210,6 @@ def descriptor_from_checkpoint(ck: dict, device=None) -> Descriptor:
     return net.to(get_device(device))
 
 register_kind('descriptorlearning', DescriptorLearning, _learning_state, descriptor_from_checkpoint)
-
-def save_descriptor(model: Descriptor, path: str | Path, config: DescriptorConfig | None = None) -> Path:
-    "Deprecated, kept while `dynpat_nb.cli` calls it: `dynpat_nb.learner.save(model, path)`, plus the config that learned it."
-    return save_checkpoint({'format': CKPT_FORMAT, 'kind': 'descriptor', **KINDS['descriptor'].to_state(model),
-                            'config': dataclasses.asdict(config) if config is not None else None}, path)
-
-def load_descriptor(path: str | Path, device=None) -> Descriptor:
-    "Deprecated, kept while `dynpat_nb.cli` calls it: `dynpat_nb.learner.load(path, device)` for a descriptor file."
-    return KINDS['descriptor'].from_state(load_checkpoint(path, kind='descriptor'), get_device(device) if device is not None else 'cpu')
 
 # %% ../nbs/21_descriptor_learning.ipynb #ea720a6f
 def texture_experiment(video: torch.Tensor, second: torch.Tensor, config: DescriptorConfig, n_iters: int | None = None,

@@ -14,8 +14,7 @@ from .descriptor_learning import DescriptorConfig, DescriptorLearning, descripto
 from .descriptor import piece_mean
 
 # %% auto #0
-__all__ = ['RECIPES', 'RecoveryConfig', 'DescriptorRecovery', 'DescriptorRecoveryResult', 'recover', 'compare_recovery',
-           'add_moving_object']
+__all__ = ['RECIPES', 'RecoveryConfig', 'DescriptorRecovery', 'recover', 'compare_recovery', 'add_moving_object']
 
 # %% ../nbs/22_descriptor_recovery.ipynb #4756cebf
 @register_config
@@ -122,10 +121,6 @@ register_kind('descriptorrecovery', DescriptorRecovery, lambda a: {'config': a.c
               descriptor_from_checkpoint)
 
 # %% ../nbs/22_descriptor_recovery.ipynb #f189c37a
-class DescriptorRecoveryResult(Recovery):
-    "A `Recovery` whose `extras['algo']` is the `DescriptorRecovery`; it still unpacks as `(algo, history)` while `dynpat_nb.cli` does so (deprecated)."
-    def __iter__(self): return iter((self.extras['algo'], self.history))
-
 def recover(videos: torch.Tensor, masks: torch.Tensor, config: RecoveryConfig | None = None, n_iters: int | None = None,
             ckpt_dir=None, ckpt_every: int = 100, device=None, seed: int = 0, progress: bool = True, callback=None) -> Recovery:
     "Algorithm 2 with `Learner`: `video` = the posterior-mean estimate (the pieces' means under a fitted reference, else the averaged states), `sample` = the final state; `extras`: `algo`, `mean`, `piece`."
@@ -137,7 +132,7 @@ def recover(videos: torch.Tensor, masks: torch.Tensor, config: RecoveryConfig | 
     shape = lambda x: x.reshape(videos.shape)
     mean, piece = shape(algo.recovered_mean), shape(algo.recovered_piece_mean)
     best = piece if algo.net.ref.correlated else mean           # a fitted reference: its pieces' exact conditional means
-    return DescriptorRecoveryResult(best, shape(algo.recovered), hist, {'algo': algo, 'mean': mean, 'piece': piece})
+    return Recovery(best, shape(algo.recovered), hist, {'algo': algo, 'mean': mean, 'piece': piece})
 
 def compare_recovery(truth: torch.Tensor, mask: torch.Tensor, config: RecoveryConfig | None = None, n_iters: int | None = None,
                      seed: int = 0, mrf: bool = True, mrf_sweeps: int = 100, clip: bool = True, progress: bool = False) -> dict:
