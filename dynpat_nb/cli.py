@@ -488,9 +488,7 @@ def clip_model(args, device, G=None, cfg=None):
     else:                                                                # Algorithm 2
         def fill_clips(x, m):
             c = descriptor_config(args.model, args.preset, args.iters, True, args.reference, args.recipe_obj)
-            algo, hist = descriptor_recover(x, m, c, device=device, seed=args.seed, progress=progress)
-            fitted = algo.net.reference in ('gmrf', 'spectral')          # its pieces' conditional means (22_descriptor_recovery)
-            return Recovery((algo.recovered_piece_mean if fitted else algo.recovered_mean).cpu(), algo.recovered.cpu(), hist)
+            return _as_recovery(descriptor_recover(x, m, c, device=device, seed=args.seed, progress=progress))   # a fitted reference: its pieces' means
     return fill_clips
 
 def _recover_setup(args):
