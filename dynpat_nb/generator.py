@@ -8,7 +8,7 @@ import dataclasses, math
 from dataclasses import dataclass
 import torch
 from torch import nn
-from .learner import CONFIGS, register_config, register_kind
+from .learner import CONFIGS, config_class, register_config, register_kind
 
 # %% auto #0
 __all__ = ['GENERATORS', 'Generator', 'FactorConfig', 'FactorAnalysis', 'STGenerator', 'Model1Config', 'Model1', 'Model2Config',
@@ -241,8 +241,8 @@ def config_to_dict(config) -> dict:
 def config_from_dict(d: dict):
     "Inverse of `config_to_dict`: each class is found by name among the registered configs (`register_config`)."
     d = dict(d); name = d.pop('type', None)
-    if name not in CONFIGS: raise ValueError(f"config_from_dict: unknown config type {name!r}; expected one of {sorted(CONFIGS)}")
-    cls = CONFIGS[name]
+    cls = config_class(name)
+    if cls is None: raise ValueError(f"config_from_dict: unknown config type {name!r}; expected one of {sorted(CONFIGS)}")
     extra = set(d) - {f.name for f in dataclasses.fields(cls)}
     if extra: raise ValueError(f"config_from_dict: {name} has no fields {sorted(extra)}")
     val = lambda v: config_from_dict(v) if isinstance(v, dict) and 'type' in v else tuple(v) if isinstance(v, list) else v

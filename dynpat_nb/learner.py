@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_learner.ipynb #903ecb6a
 from __future__ import annotations
-import dataclasses, json, math, os, tempfile, warnings
+import dataclasses, json, math, os, sys, tempfile, warnings
 from pathlib import Path
 from typing import Any, Callable
 import torch
@@ -16,8 +16,8 @@ from .langevin import LangevinDivergence, langevin
 
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'KINDS', 'CONFIGS', 'Algorithm', 'save_checkpoint', 'load_checkpoint', 'Kind', 'canonical_kind',
-           'register_kind', 'register_config', 'kind_of', 'save', 'load', 'DivergenceError', 'config_diff', 'Learner',
-           'init_distributed', 'Distributed']
+           'register_kind', 'register_config', 'config_class', 'kind_of', 'save', 'load', 'DivergenceError',
+           'config_diff', 'Learner', 'init_distributed', 'Distributed']
 
 # %% ../nbs/06_learner.ipynb #794f5db3
 _STATEFUL = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler)
@@ -101,9 +101,29 @@ class Kind:
     to_state: Callable[[Any], dict]                      # obj -> dict of tensors and plain values
     from_state: Callable[[dict, torch.device], Any]      # (checkpoint dict, device) -> obj
 
-KINDS: dict[str, Kind] = {}
-CONFIGS: dict[str, type] = {}
+KINDS: dict[str, Kind] = {}          # name -> the latest registration (for listing)
+CONFIGS: dict[str, type] = {}         # class name -> the latest registered config class (for listing)
 _ALIASES: dict[str, str] = {}
+_REGS: dict[tuple, list] = {}         # ('kind' | 'config', name) -> [(what, owner)], oldest first
+
+def _owner(cls: type, depth: int = 2):
+    "A class defined in `__main__` (a notebook or a script) belongs to the namespace that registered it; others to everyone."
+    return sys._getframe(depth).f_globals if cls.__module__ == '__main__' else None
+
+def _register(table: str, name: str, what, cls: type, depth: int = 3) -> None:
+    regs = _REGS.setdefault((table, name), [])
+    owner = _owner(cls, depth)
+    regs[:] = [(w, o) for w, o in regs if o is not owner] + [(what, owner)]
+
+def _visible(table: str, name: str):
+    "The latest registration of `name` that this call can see: the package's, or one made in a namespace on the call stack."
+    regs = _REGS.get((table, name), [])
+    if not regs: return None
+    stack, f = set(), sys._getframe(1)
+    while f is not None: stack.add(id(f.f_globals)); f = f.f_back
+    for what, owner in reversed(regs):
+        if owner is None or id(owner) in stack: return what
+    return None
 
 def canonical_kind(name: str | None) -> str | None:
     "The registered name of a kind (lower-case; older mixed-case names are aliases)."
@@ -114,19 +134,27 @@ def register_kind(name: str, cls: type, to_state: Callable, from_state: Callable
     "Teach `save` and `load` one kind of object; called once, next to the definition of `cls`."
     if name != name.lower(): raise ValueError(f"register_kind: kind names are lower-case, got {name!r}")
     k = KINDS[name] = Kind(name, cls, to_state, from_state)
+    _register('kind', name, k, cls)
     for a in aliases: _ALIASES[a] = name
     return k
 
 def register_config(cls: type) -> type:
     "Class decorator: lets checkpoints rebuild the config class `cls` from its name."
     CONFIGS[cls.__name__] = cls
+    _register('config', cls.__name__, cls, cls)
     return cls
+
+def config_class(name: str) -> type | None:
+    "The registered config class called `name` (a notebook's own re-definition where it is the caller), or None."
+    return _visible('config', name)
 
 def kind_of(obj) -> Kind:
     "The registered kind of `obj`: its own class first, then the nearest registered base class."
-    for t in type(obj).__mro__:
-        for k in KINDS.values():
-            if k.cls is t: return k
+    kinds = [k for k in (_visible('kind', n) for n in KINDS) if k is not None]
+    for same in (lambda a, b: a is b, lambda a, b: a.__qualname__ == b.__qualname__):   # by name too: a class cell run again
+        for t in type(obj).__mro__:                                                     # in a notebook makes a new class object
+            for k in kinds:
+                if same(k.cls, t): return k
     raise ValueError(f"no checkpoint kind is registered for a {type(obj).__name__}; known kinds: {sorted(KINDS)}")
 
 def save(obj, path: str | Path) -> Path:
@@ -138,10 +166,11 @@ def load(path: str | Path, device: str | torch.device | None = None):
     "Load what `save` (or a `Learner` checkpoint) wrote, as the object its kind builds, on `device`."
     ck = load_checkpoint(path)
     name = canonical_kind(ck.get('kind'))
-    if name not in KINDS:
+    k = _visible('kind', name)
+    if k is None:
         raise ValueError(f"{path}: a checkpoint of kind {ck.get('kind')!r}, which this version of dynpat-nb "
                          f"cannot load; known kinds: {sorted(KINDS)}")
-    return KINDS[name].from_state(ck, get_device(device))
+    return k.from_state(ck, get_device(device))
 
 # %% ../nbs/06_learner.ipynb #4ab81793
 class DivergenceError(RuntimeError):
