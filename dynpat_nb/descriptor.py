@@ -355,14 +355,13 @@ def _recover(self: Descriptor, video: torch.Tensor, mask: torch.Tensor, n_steps:
     s = (0.3 if pc is not None else 0.3 * self.ref_scale) if step_size is None else float(step_size)
     start = self.mean_of(x) if init is None else as_batch(init).to(x).expand_as(x)
     state, free = self.embed(torch.where(obs, x, start)), self.embed(~obs, fill=True)
-    run = lambda st, k: langevin(self.energy, st, k, s, free=free, generator=gen, bound=bound, name='recovered pixels', precond=pc)
-    first = int(burn_in * n_steps)
-    r = run(state, first); state, history = r.x, [{'step': i, 'energy': float(e.mean())} for i, e in enumerate(r.energy)]
-    total = torch.zeros_like(state)
-    for i in range(first, n_steps):                                      # the posterior mean: states averaged after burn-in
-        r = run(state, 1); state = r.x; total += state
-        history.append({'step': i + 1, 'energy': float(r.energy[-1].mean())})
-    mean = total / max(1, n_steps - first) if n_steps > first else state
+    first, acc = int(burn_in * n_steps), {'sum': torch.zeros_like(state), 'n': 0}
+    def collect(k, xk):                                                  # the posterior mean: states averaged after burn-in
+        if k >= first: acc['sum'] += xk; acc['n'] += 1
+    r = langevin(self.energy, state, n_steps, s, free=free, generator=gen, bound=bound, name='recovered pixels',
+                 precond=pc, callback=collect)
+    state, history = r.x, [{'step': i, 'energy': e} for i, e in enumerate(r.energy.float().mean(1).tolist())]
+    mean = acc['sum'] / acc['n'] if acc['n'] else state
     out = lambda y: fill(x, obs, self.window(y)).reshape(video.shape)
     return Recovery(out(mean), out(state), history, {'step_size': s})
 Descriptor.recover = _recover
