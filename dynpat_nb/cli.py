@@ -19,8 +19,8 @@ from .generator import Generator, Model1Config, Model2Config, Model3Config, buil
 from .abp import ABP, ABPConfig
 from .abp_recovery import recover as abp_recover, learn_incomplete
 from .descriptor import Descriptor, langevin_chains
-from .descriptor_learning import DescriptorLearning, DescriptorConfig
-from .descriptor_recovery import RecoveryConfig, recover as descriptor_recover
+from .descriptor_learning import DescriptorLearning, DescriptorConfig, RECIPES as descriptor_learning_recipes
+from .descriptor_recovery import RecoveryConfig, recover as descriptor_recover, RECIPES as descriptor_recovery_recipes
 from .coopnets import CoopNets, CoopConfig, Cooperative
 from .baselines import heat_diffusion
 from .whole import recover_whole, working_size, resize_video, resize_mask, clip_starts
@@ -84,18 +84,10 @@ MODELS = ('abp-1', 'abp-2', 'abp-3', 'descriptor-st', 'descriptor-fcs', 'descrip
 NATIVE = ('abp-1', 'descriptor-st')      # convolutional all the way: they run at any frame size, the native one included
 _DESCRIPTOR_ARCH = {'descriptor-st': 'exp1', 'descriptor-fcs': 'exp2', 'descriptor-action': 'exp3'}
 
-RECIPES = {r.name: r for r in (
+RECIPES = {r.name: r for r in (                                      # the libraries' recipes, plus two of the command's own
     Recipe('paper', "the papers' settings", {}),
-    Recipe('fitted-spectral', "descriptor recovery with a stationary field fitted to the holes as the reference, around a "
-           "smooth mean frame; the network left at f = 0 and the pieces' conditional means taken every tenth iteration "
-           "(the lowest errors measured in 22_descriptor_recovery)",
-           dict(reference='spectral', lr=0.0, piece_every=10, ref_mean='frame')),
-    Recipe('fitted-gmrf', "descriptor recovery with a smooth Gaussian field (GMRF) fitted to the holes as the reference; "
-           "f = 0, pieces' conditional means every tenth iteration (22_descriptor_recovery)",
-           dict(reference='gmrf', lr=0.0, piece_every=10)),
-    Recipe('spectral-synthesis', "descriptor learning: a stationary field with the video's spectrum around its mean and "
-           "std frames, f = 0 (closer than the LDS for 5 of 6 textures in 21_descriptor_learning)",
-           dict(reference='spectral', ref_mean='frame', ref_std='frame', ref_blur=0.0, lr=0.0)),
+    descriptor_recovery_recipes['fitted-spectral'], descriptor_recovery_recipes['fitted-gmrf'],
+    descriptor_learning_recipes['spectral-synthesis'],
     Recipe('half-sigma', "test-stage recovery with a model-1: the posterior's σ half the learning σ, at most 0.2 "
            "(better on every texture and mask measured in 90_reproduce_abp)", {}),
 )}
